@@ -1,0 +1,36 @@
+# Everyday commands. `make run` and `make test` set up everything they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint fmt migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: embedded default: local PostgreSQL in ./.engagement, migrations, service + scheduler
+run: $(STAMP)
+	$(BIN)/engagement dev
+
+## test: the whole suite against a throwaway PostgreSQL (or TEST_DATABASE_URL)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check service scheduler tests
+	$(BIN)/mypy service scheduler
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix service scheduler tests
+
+migrate: $(STAMP)
+	$(BIN)/engagement migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The jobs process: trending, rollups, dedup pruning and retention."""

@@ -1,0 +1,152 @@
+"""The jobs. Each is idempotent, takes its own advisory lock, and opens its own connection."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from scheduler import metrics
+from service.migrations import refresh_continuous_aggregates
+from service.queries import q
+from service.settings import Settings
+
+log = logging.getLogger("engagement.jobs")
+
+RETENTION_BATCH = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    settings: Settings
+    profile: str
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        conn = psycopg.connect(self.settings.database_url, autocommit=autocommit,
+                               connect_timeout=5, application_name="engagement-scheduler")
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+
+def trending_params(settings: Settings, now: datetime) -> dict[str, object]:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return {
+        "now": now,
+        "hour": hour,
+        "recent_start": hour - timedelta(hours=settings.trending_recent_hours),
+        "previous_start": hour - timedelta(hours=settings.trending_previous_hours),
+        "like_weight": settings.trending_like_weight,
+        "view_weight": settings.trending_view_weight,
+        "recency_per_day": settings.trending_recency_per_day,
+    }
+
+
+def compute_trending(ctx: JobContext) -> str:
+    """Recompute trending_scores from the hourly counts, replacing it in one transaction."""
+    with ctx.connect() as conn:
+        now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        conn.execute(q("lock_trending"))
+        conn.execute(q("clear_trending"))
+        cur = conn.execute(q("compute_trending"), trending_params(ctx.settings, now))
+        count = cur.rowcount
+        conn.execute(q("record_trending_run"), {"now": now})
+    metrics.TRENDING_PROJECTS.set(count)
+    return f"{count} projects"
+
+
+def refresh_rollups(ctx: JobContext) -> str:
+    """Bring the hourly counts up to date with every committed raw event."""
+    if ctx.profile == "timescale":
+        with ctx.connect(autocommit=True) as conn:
+            refresh_continuous_aggregates(conn)
+            lag = conn.execute(q("cagg_watermark_lag")).fetchone()
+        # Real-time aggregation serves the unmaterialised tail, so counts are current.
+        metrics.ROLLUP_LAG.set(0)
+        return f"continuous aggregates refreshed (materialised lag {lag[0] if lag else '?'} s)"
+    with ctx.connect() as conn:
+        conn.execute(q("lock_rollups"))
+        claimed = conn.execute(q("claim_invalidations")).fetchall()
+        buckets: dict[str, set[datetime]] = {}
+        for relation, bucket, _recorded_at in claimed:
+            buckets.setdefault(relation, set()).add(bucket)
+        for relation, hours in sorted(buckets.items()):
+            params = {"buckets": sorted(hours)}
+            conn.execute(q(f"clear_{relation}_hourly"), params)
+            conn.execute(q(f"fill_{relation}_hourly"), params)
+    metrics.ROLLUP_LAG.set(0)
+    touched = sum(len(h) for h in buckets.values())
+    return f"{touched} relation-hours recomputed from {len(claimed)} log rows"
+
+
+def measure_rollup_lag(ctx: JobContext) -> None:
+    if ctx.profile == "timescale":
+        return
+    with ctx.connect() as conn:
+        oldest = conn.execute(q("oldest_invalidation")).fetchone()
+        now = conn.execute("SELECT now()").fetchone()
+    if oldest and oldest[0] and now:
+        metrics.ROLLUP_LAG.set((now[0] - oldest[0]).total_seconds())
+
+
+def prune_dedup(ctx: JobContext) -> str:
+    """Forget dedup rows older than the window: keeps that table bounded."""
+    with ctx.connect() as conn:
+        cur = conn.execute(q("prune_dedup"),
+                           {"window_seconds": ctx.settings.view_dedup_seconds})
+        return f"{cur.rowcount} dedup rows pruned"
+
+
+def retention(ctx: JobContext) -> str:
+    """Drop raw events older than the retention period; hourly counts are kept."""
+    if ctx.profile == "timescale":
+        return "handled by TimescaleDB retention policies"
+    removed = 0
+    with ctx.connect(autocommit=True) as conn:
+        cutoff = conn.execute(
+            "SELECT now() - make_interval(days => %s)", (ctx.settings.raw_retention_days,)
+        ).fetchone()[0]  # type: ignore[index]
+        for kind in ("views", "clicks", "likes"):
+            if ctx.profile == "timescale-apache":
+                row = conn.execute(q("drop_old_chunks"),
+                                   {"table": f"project_{kind}", "cutoff": cutoff}).fetchone()
+                removed += row[0] if row else 0
+                continue
+            while True:
+                cur = conn.execute(q(f"delete_old_{kind}"),
+                                   {"cutoff": cutoff, "batch": RETENTION_BATCH})
+                removed += cur.rowcount
+                if cur.rowcount < RETENTION_BATCH:
+                    break
+    unit = "chunks" if ctx.profile == "timescale-apache" else "rows"
+    return f"{removed} {unit} older than {ctx.settings.raw_retention_days} days removed"
+
+
+JOBS: dict[str, Callable[[JobContext], str]] = {
+    "compute-trending": compute_trending,
+    "refresh-rollups": refresh_rollups,
+    "prune-dedup": prune_dedup,
+    "retention": retention,
+}
+
+
+def run_job(name: str, ctx: JobContext) -> str:
+    """Run one job with its metrics and its one log line; re-raises on failure."""
+    started = time.monotonic()
+    try:
+        summary = JOBS[name](ctx)
+    except Exception:
+        elapsed = time.monotonic() - started
+        metrics.JOB_RUNS.labels(name, "failure").inc()
+        metrics.JOB_DURATION.labels(name).observe(elapsed)
+        log.exception("job %s failed after %.3fs", name, elapsed)
+        raise
+    elapsed = time.monotonic() - started
+    metrics.JOB_RUNS.labels(name, "success").inc()
+    metrics.JOB_DURATION.labels(name).observe(elapsed)
+    metrics.JOB_LAST_SUCCESS.labels(name).set(time.time())
+    log.info("job %s ok in %.3fs: %s", name, elapsed, summary)
+    return summary

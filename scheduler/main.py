@@ -1,0 +1,143 @@
+"""`engagement scheduler`: one active APScheduler process, chosen by a PostgreSQL lock.
+
+Every instance connects and tries a session advisory lock. The holder runs the jobs; the
+others poll until the holder's session ends (the process died or lost its connection),
+then one of them takes over. The holder checks its lock connection on the same beat and
+stops scheduling the moment it is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import start_http_server
+
+from scheduler import metrics
+from scheduler.jobs import JobContext, measure_rollup_lag, run_job
+from service.migrations import current_profile
+from service.settings import Settings
+
+log = logging.getLogger("engagement.scheduler")
+
+LEADER_LOCK = 7_361_000
+
+
+def job_intervals(settings: Settings, profile: str) -> dict[str, int]:
+    intervals = {
+        "compute-trending": settings.trending_interval_seconds,
+        "prune-dedup": settings.prune_interval_seconds,
+    }
+    if profile != "timescale":  # there the database's own policies do these
+        intervals["refresh-rollups"] = settings.rollup_interval_seconds
+        intervals["retention"] = settings.retention_interval_seconds
+    return intervals
+
+
+def _safe_run(name: str, ctx: JobContext) -> None:
+    try:
+        run_job(name, ctx)
+    except Exception:
+        pass  # run_job logged and counted it; the next run tries again
+    if name == "refresh-rollups":
+        try:
+            measure_rollup_lag(ctx)
+        except Exception:
+            log.debug("could not measure rollup lag", exc_info=True)
+
+
+def build_scheduler(ctx: JobContext) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(4)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        timezone="UTC",
+    )
+    for name, seconds in job_intervals(ctx.settings, ctx.profile).items():
+        # next_run_time=now: a new leader catches up at once instead of a full interval later
+        scheduler.add_job(_safe_run, "interval", seconds=seconds, id=name, name=name,
+                          args=(name, ctx), next_run_time=datetime.now(UTC))
+    return scheduler
+
+
+class Leader:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: psycopg.Connection | None = None
+
+    def try_acquire(self) -> bool:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.settings.database_url, autocommit=True,
+                                            connect_timeout=5,
+                                            application_name="engagement-scheduler-leader")
+            row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
+            return bool(row and row[0])
+        except psycopg.Error as exc:
+            log.warning("leader lock: database unavailable (%s)", type(exc).__name__)
+            self.release()
+            return False
+
+    def still_held(self) -> bool:
+        try:
+            assert self.conn is not None
+            self.conn.execute("SELECT 1")
+            return True
+        except (psycopg.Error, AssertionError):
+            return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+        self.conn = None
+
+
+def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
+    port = settings.scheduler_port if metrics_port is None else metrics_port
+    if port:
+        start_http_server(port, addr=settings.host)
+        log.info("scheduler metrics on http://%s:%d/metrics", settings.host, port)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the running jobs", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    leader = Leader(settings)
+    waiting_logged = False
+    while not stop.is_set():
+        if not leader.try_acquire():
+            if not waiting_logged:
+                log.info("another scheduler is active; standing by")
+                waiting_logged = True
+            stop.wait(settings.leader_poll_seconds)
+            continue
+        waiting_logged = False
+        profile = current_profile(settings.database_url)
+        if profile is None:
+            log.error("database is not migrated; run `engagement migrate` first")
+            leader.release()
+            stop.wait(settings.leader_poll_seconds)
+            continue
+        log.info("became the active scheduler (profile %s)", profile)
+        metrics.SCHEDULER_LEADER.set(1)
+        scheduler = build_scheduler(JobContext(settings, profile))
+        scheduler.start()
+        while not stop.is_set() and leader.still_held():
+            stop.wait(settings.leader_poll_seconds)
+        if not stop.is_set():
+            log.warning("lost the leader lock connection; pausing jobs")
+        # wait=True on a normal stop: running jobs finish (each is one transaction).
+        scheduler.shutdown(wait=stop.is_set())
+        metrics.SCHEDULER_LEADER.set(0)
+        leader.release()
+    log.info("scheduler stopped")

@@ -1,0 +1,83 @@
+"""The app factory: all wiring (routes, errors, OpenAPI, lifespan) in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from service import metrics_endpoint
+from service.db import make_pool
+from service.errors import handle_exception
+from service.health import healthz, readyz
+from service.identity import IdentityResolver
+from service.internal.controller import router as internal_router
+from service.runtime import Runtime
+from service.settings import Settings, load_settings
+from service.tracking import controller as tracking
+from service.tracking.store import ViewStore, flush_clicks
+from service.tracking.writer import BatchWriter
+from service.trending.controller import list_trending
+
+log = logging.getLogger("engagement.app")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = make_pool(settings)
+        # wait=False: the service starts (and /readyz says why) even if the DB is down.
+        await pool.open(wait=False)
+        writer_args = {"max_batch": settings.write_batch_max,
+                       "concurrency": settings.write_concurrency}
+        runtime = Runtime(
+            settings=settings,
+            pool=pool,
+            identity=IdentityResolver(settings.jwt_secret, settings.session_secret),
+            views=BatchWriter(pool, ViewStore(settings.view_dedup_seconds).flush,
+                              name="views", **writer_args),
+            clicks=BatchWriter(pool, flush_clicks, name="clicks", **writer_args),
+        )
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.views.drain()
+            await runtime.clicks.drain()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[
+            *tracking.handlers,
+            internal_router,
+            list_trending,
+            healthz,
+            readyz,
+            metrics_endpoint.metrics,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=settings.public_max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Engagement service",
+            version="1.0.0",
+            description="Views, clicks and likes of projects; hourly counts; trending.",
+            path="/schema",
+            components=Components(security_schemes={
+                "serviceToken": SecurityScheme(type="http", scheme="bearer",
+                                               description="ENGAGEMENT_SERVICE_TOKEN"),
+                "userToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }),
+        ),
+    )
+
+
+def app_from_env() -> Litestar:
+    """ASGI entry point for servers started by import string (`service.app:app_from_env`)."""
+    return create_app()

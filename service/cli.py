@@ -1,0 +1,224 @@
+"""The `engagement` console script."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from service.settings import SettingsError, load_settings
+
+log = logging.getLogger("engagement.cli")
+
+DEV_DIR = Path(".engagement")
+DEV_PG_PORT = 54329
+DEV_SECRETS = ("ENGAGEMENT_JWT_SECRET", "ENGAGEMENT_SERVICE_TOKEN", "ENGAGEMENT_SESSION_SECRET")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("ENGAGEMENT_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from service.migrations import migrate
+
+    profile = migrate(load_settings(), profile=args.profile or os.environ.get("ENGAGEMENT_PROFILE"))
+    print(f"migrated; profile={profile}")
+    return 0
+
+
+def cmd_info(_: argparse.Namespace) -> int:
+    import psycopg
+
+    from service.db import detect_profile, recorded_profile
+
+    settings = load_settings()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        ts = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        ).fetchone()
+        recorded = recorded_profile(conn)
+        detected = recorded or detect_profile(conn)
+    print(f"postgresql: {version[0] if version else '?'}")
+    print(f"timescaledb: {ts[0] if ts else 'not loaded'}")
+    print(f"profile: {recorded or 'not migrated'} (detected: {detected})")
+    print(f"raw retention: {settings.raw_retention_days} days; "
+          f"dedup window: {settings.view_dedup_seconds:g} s")
+    return 0
+
+
+def _prepare_multiprocess_metrics(workers: int) -> None:
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="engagement-metrics-")
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:  # stale files from an earlier run would be summed in
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    _prepare_multiprocess_metrics(workers)
+    uvicorn.run(
+        "service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_level=os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
+        access_log=False, proxy_headers=False, timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_scheduler(_: argparse.Namespace) -> int:
+    from scheduler.main import run_scheduler
+
+    run_scheduler(load_settings())
+    return 0
+
+
+def cmd_run_job(args: argparse.Namespace) -> int:
+    from scheduler.jobs import JOBS, JobContext, run_job
+    from service.migrations import current_profile
+
+    if args.name not in JOBS:
+        print(f"unknown job {args.name!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    profile = current_profile(settings.database_url)
+    if profile is None:
+        print("the database is not migrated; run `engagement migrate` first", file=sys.stderr)
+        return 1
+    try:
+        print(run_job(args.name, JobContext(settings, profile)))
+    except Exception as exc:
+        print(f"job {args.name} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Secrets for the embedded default, generated once and kept in .engagement/dev.env."""
+    path = DEV_DIR / "dev.env"
+    stored: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                stored[key.strip()] = value.strip()
+    for key in DEV_SECRETS:
+        stored.setdefault(key, secrets.token_urlsafe(32))
+    DEV_DIR.mkdir(exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
+    path.chmod(0o600)
+    return {k: os.environ.get(k) or stored[k] for k in DEV_SECRETS}
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from service.embedded import EmbeddedPostgres
+    from service.migrations import migrate
+
+    env = dict(os.environ)
+    env.update(_dev_secrets())
+    env.setdefault("ENGAGEMENT_DEMO_PAGE", "true")
+    cluster = None
+    if not env.get("DATABASE_URL"):
+        port = int(env.get("ENGAGEMENT_DEV_PG_PORT", DEV_PG_PORT))
+        cluster = EmbeddedPostgres(DEV_DIR / "pgdata", port=port)
+        cluster.start()
+        env["DATABASE_URL"] = cluster.ensure_database("engagement")
+        log.info("local PostgreSQL on 127.0.0.1:%d, data in %s", cluster.port, cluster.data_dir)
+    os.environ.update(env)
+    profile = migrate(load_settings(), profile=env.get("ENGAGEMENT_PROFILE"))
+    exe = [sys.executable, "-m", "service.cli"]
+    serve = [*exe, "serve", "--port", str(args.port), "--workers", str(args.workers)]
+    children = [subprocess.Popen(serve, env=env), subprocess.Popen([*exe, "scheduler"], env=env)]
+    print(
+        "\n  engagement service  http://127.0.0.1:%d   (profile %s)\n"
+        "  metrics             http://127.0.0.1:%d/metrics, scheduler http://127.0.0.1:%s/metrics\n"
+        "  OpenAPI             http://127.0.0.1:%d/schema\n"
+        "  DATABASE_URL        %s\n"
+        "  service token       %s   (also in .engagement/dev.env)\n"
+        % (args.port, profile, args.port, env.get("ENGAGEMENT_SCHEDULER_PORT", "9100"),
+           args.port, env["DATABASE_URL"], env["ENGAGEMENT_SERVICE_TOKEN"]),
+        flush=True,
+    )
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if cluster is not None and not args.keep_db:
+            cluster.stop()
+    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    return 1 if failed and not stopping else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("migrate", help="apply sql/ migrations (idempotent; detects the profile)")
+    p.add_argument("--profile", choices=["timescale", "timescale-apache", "postgres"],
+                   help="force a profile on a fresh database instead of detecting it")
+    p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("serve", help="run the HTTP service")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("scheduler", help="run the jobs process (one active instance)")
+    p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("run-job", help="run one job once and exit")
+    p.add_argument("name", help="compute-trending, refresh-rollups, prune-dedup or retention")
+    p.set_defaults(func=cmd_run_job)
+    p = sub.add_parser("info", help="show the database, its profile and key settings")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("dev", help="embedded default: local PostgreSQL, migrate, service + scheduler")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--keep-db", action="store_true", help="leave the local PostgreSQL running")
+    p.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"engagement: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The connection pool and the storage profile of a database."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from service.settings import Settings
+
+PROFILES = ("timescale", "timescale-apache", "postgres")
+
+
+async def _configure(conn: psycopg.AsyncConnection) -> None:
+    # UTC sessions: hour buckets and returned timestamps never depend on the server's zone.
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.commit()
+
+
+def make_pool(settings: Settings, *, min_size: int | None = None,
+              max_size: int | None = None, name: str = "engagement") -> AsyncConnectionPool:
+    """A pool created closed; the app's lifespan opens it."""
+    return AsyncConnectionPool(
+        settings.database_url,
+        min_size=settings.pool_min_size if min_size is None else min_size,
+        max_size=settings.pool_max_size if max_size is None else max_size,
+        timeout=settings.pool_timeout_seconds,
+        configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"connect_timeout": 3, "application_name": name},
+        name=name,
+        open=False,
+    )
+
+
+def detect_profile(conn: psycopg.Connection) -> str:
+    """timescale (Community), timescale-apache, or postgres, from what the server has loaded."""
+    loaded = conn.execute(
+        "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
+    ).fetchone()
+    if not loaded:
+        preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        if not (available and preloaded and "timescaledb" in preloaded[0]):
+            return "postgres"
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    license_row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    return "timescale" if license_row and license_row[0] == "timescale" else "timescale-apache"
+
+
+def recorded_profile(conn: psycopg.Connection) -> str | None:
+    """The profile `engagement migrate` recorded, or None before the first migration."""
+    if conn.execute("SELECT to_regclass('engagement_meta')").fetchone() == (None,):
+        return None
+    row = conn.execute("SELECT value FROM engagement_meta WHERE key = 'profile'").fetchone()
+    return row[0] if row else None

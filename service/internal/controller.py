@@ -1,0 +1,109 @@
+"""Internal endpoints for the site backend: project registry, likes, imports, erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from litestar import Request, Response, Router, delete, post, put
+from litestar.params import FromPath, JSONBody
+
+from service import metrics
+from service.errors import BadRequest, NotFound
+from service.ids import parse_path_id
+from service.internal import store
+from service.internal.auth import require_service_token
+from service.internal.schemas import (
+    AnonymizedOut,
+    ImportIn,
+    ImportOut,
+    LikeIn,
+    LikeOut,
+    ProjectIn,
+    ProjectOut,
+)
+from service.runtime import runtime_of
+
+PROJECT_PATH = "/projects/{project_id:str}"
+LIKES_PATH = "/likes/"
+IMPORT_PATH = "/events/import"
+USER_EVENTS_PATH = "/users/{user_id:str}/events"
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+@put(PROJECT_PATH, operation_id="upsertProject")
+async def upsert_project(request: Request, project_id: FromPath[str],
+                         data: JSONBody[ProjectIn]) -> Response[ProjectOut]:
+    """Create or update a trackable project (201 created, 200 updated)."""
+    pid = parse_path_id(project_id, "project_id")
+    async with runtime_of(request).pool.connection() as conn:
+        created = await store.upsert_project(conn, pid, data.owner_id, data.is_private,
+                                             data.created_at)
+    return Response(ProjectOut(project_id=pid, status="created" if created else "updated"),
+                    status_code=201 if created else 200)
+
+
+@delete(PROJECT_PATH, operation_id="deleteProject", status_code=204)
+async def delete_project(request: Request, project_id: FromPath[str]) -> None:
+    """Delete a project and, by cascade, every event and count of it."""
+    pid = parse_path_id(project_id, "project_id")
+    async with runtime_of(request).pool.connection() as conn:
+        await store.delete_project(conn, pid)
+
+
+@post(LIKES_PATH, operation_id="recordLike")
+async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[LikeOut]:
+    """Record a like or unlike; a repeat of the current state is a no-op (200)."""
+    async with runtime_of(request).pool.connection() as conn:
+        changed = await store.apply_like(conn, data.project_id, data.user_id, data.action)
+        if not changed and not await store.project_exists(conn, data.project_id):
+            raise NotFound("project not found")
+    metrics.count_event(data.action, "internal", "recorded" if changed else "deduplicated")
+    if changed:
+        return Response(LikeOut(status="recorded"), status_code=201)
+    return Response(LikeOut(status="unchanged"), status_code=200)
+
+
+@post(IMPORT_PATH, operation_id="importEvents", status_code=201,
+      request_max_body_size=16 * 1024 * 1024)
+async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut:
+    """Backfill history with explicit timestamps; no dedup; unknown projects are skipped."""
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    total = len(data.views) + len(data.clicks) + len(data.likes)
+    if total == 0:
+        raise BadRequest("nothing to import: send at least one of `views`, `clicks`, `likes`")
+    if total > settings.import_max_items:
+        raise BadRequest(f"at most {settings.import_max_items} items per import, got {total}")
+    now = datetime.now(UTC)
+    oldest = now - timedelta(days=settings.raw_retention_days)
+    for kind, items in (("views", data.views), ("clicks", data.clicks), ("likes", data.likes)):
+        for index, item in enumerate(items):
+            if item.created_at > now + FUTURE_SKEW:
+                raise BadRequest(f"`{kind}[{index}].created_at` is in the future")
+            if item.created_at < oldest:
+                raise BadRequest(
+                    f"`{kind}[{index}].created_at` is older than the raw-event retention "
+                    f"({settings.raw_retention_days} days)"
+                )
+    async with runtime.pool.connection() as conn, conn.transaction():
+        views, clicks, likes = await store.import_events(conn, data, runtime.identity.hash_session)
+    return ImportOut(views=views, clicks=clicks, likes=likes,
+                     skipped=total - views - clicks - likes)
+
+
+@delete(USER_EVENTS_PATH, operation_id="anonymizeUser", status_code=200)
+async def anonymize_user(request: Request, user_id: FromPath[str]) -> AnonymizedOut:
+    """Detach a deleted user's events from them; the events keep counting."""
+    uid = parse_path_id(user_id, "user_id")
+    async with runtime_of(request).pool.connection() as conn, conn.transaction():
+        count = await store.anonymize_user(conn, uid)
+    return AnonymizedOut(anonymized=count)
+
+
+router = Router(
+    path="/api/v1/internal",
+    route_handlers=[upsert_project, delete_project, record_like, import_events, anonymize_user],
+    guards=[require_service_token],
+    tags=["internal"],
+    security=[{"serviceToken": []}],
+)

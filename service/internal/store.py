@@ -1,0 +1,89 @@
+"""Statements behind the internal endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+from service.internal.schemas import ImportIn
+from service.queries import q
+
+ACTIONS = {"like": 1, "unlike": -1}
+
+
+async def upsert_project(conn: psycopg.AsyncConnection, project_id: int, owner_id: int,
+                         is_private: bool, created_at: object) -> bool:
+    """True when the project was created, False when it was updated."""
+    cur = await conn.execute(q("upsert_project"), {
+        "project_id": project_id, "owner_id": owner_id, "is_private": is_private,
+        "created_at": created_at,
+    })
+    row = await cur.fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+async def delete_project(conn: psycopg.AsyncConnection, project_id: int) -> None:
+    await conn.execute(q("delete_project"), {"project_id": project_id})
+
+
+async def project_exists(conn: psycopg.AsyncConnection, project_id: int) -> bool:
+    cur = await conn.execute(q("project_exists"), {"project_id": project_id})
+    return await cur.fetchone() is not None
+
+
+async def apply_like(conn: psycopg.AsyncConnection, project_id: int, user_id: int,
+                     action: str) -> bool:
+    """True when the like/unlike changed state and was recorded as an event."""
+    query = q("like_project") if action == "like" else q("unlike_project")
+    cur = await conn.execute(query, {"project_id": project_id, "user_id": user_id})
+    return await cur.fetchone() is not None
+
+
+async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
+                        hash_session: Callable[[str], str]) -> tuple[int, int, int]:
+    """Insert history in one transaction; returns stored (views, clicks, likes)."""
+    views = clicks = likes = 0
+    if data.views:
+        cur = await conn.execute(q("import_views"), {
+            "created_ats": [v.created_at for v in data.views],
+            "project_ids": [v.project_id for v in data.views],
+            "user_ids": [v.user_id for v in data.views],
+            "session_keys": [hash_session(v.session_key) if v.session_key else ""
+                             for v in data.views],
+            "sources": [v.source for v in data.views],
+        })
+        views = cur.rowcount
+    if data.clicks:
+        cur = await conn.execute(q("import_clicks"), {
+            "created_ats": [c.created_at for c in data.clicks],
+            "project_ids": [c.project_id for c in data.clicks],
+            "user_ids": [c.user_id for c in data.clicks],
+            "session_keys": [hash_session(c.session_key) if c.session_key else ""
+                             for c in data.clicks],
+            "sources": [c.source for c in data.clicks],
+            "positions": [c.position for c in data.clicks],
+        })
+        clicks = cur.rowcount
+    if data.likes:
+        params = {
+            "created_ats": [x.created_at for x in data.likes],
+            "project_ids": [x.project_id for x in data.likes],
+            "user_ids": [x.user_id for x in data.likes],
+            "actions": [ACTIONS[x.action] for x in data.likes],
+        }
+        cur = await conn.execute(q("import_likes"), params)
+        likes = cur.rowcount
+        await conn.execute(q("import_like_state"), params)
+    return views, clicks, likes
+
+
+async def anonymize_user(conn: psycopg.AsyncConnection, user_id: int) -> int:
+    params = {"user_id": user_id}
+    total = 0
+    for name in ("anonymize_views", "anonymize_clicks", "anonymize_likes"):
+        cur = await conn.execute(q(name), params)
+        total += cur.rowcount
+    await conn.execute(q("forget_user_state"), params)
+    return total

@@ -1,0 +1,107 @@
+"""`engagement migrate`: profile detection, yoyo migrations from sql/, TimescaleDB policies."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import psycopg
+from yoyo import get_backend, read_migrations
+
+from service.db import PROFILES, detect_profile, recorded_profile
+from service.queries import q
+from service.settings import Settings
+
+log = logging.getLogger("engagement.migrate")
+
+# Which migration folders make up each profile, in order.
+SOURCES = {
+    "postgres": ("core", "rollups", "views"),
+    "timescale-apache": ("core", "hypertables", "rollups", "views"),
+    "timescale": ("core", "hypertables", "caggs", "views"),
+}
+HYPERTABLES = ("project_views", "project_clicks", "project_likes")
+CAGGS = ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly")
+_MIGRATE_LOCK = 7_361_001  # advisory lock key: one `engagement migrate` at a time
+
+
+def _yoyo_url(database_url: str) -> str:
+    scheme, sep, rest = database_url.partition("://")
+    if not sep or scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+    return "postgresql+psycopg://" + rest
+
+
+def _folders(profile: str) -> list[str]:
+    base = resources.files("sql").joinpath("migrations")
+    return [str(base.joinpath(name)) for name in SOURCES[profile]]
+
+
+def migrate(settings: Settings, *, profile: str | None = None) -> str:
+    """Apply pending migrations (idempotent) and return the profile in force."""
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        try:
+            recorded = recorded_profile(conn)
+            chosen = recorded or profile or detect_profile(conn)
+            if recorded and profile and profile != recorded:
+                log.warning("database already migrated as %s; keeping it (asked for %s)",
+                            recorded, profile)
+            backend = get_backend(_yoyo_url(settings.database_url))
+            migrations = read_migrations(*_folders(chosen))
+            with backend.lock():
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations_only(pending)
+                backend.run_post_apply(migrations)  # idempotent views, re-applied every run
+            conn.execute(q("record_profile"), {"profile": chosen})
+            if chosen == "timescale":
+                apply_timescale_policies(conn, settings)
+            log.info("migrated (%d applied) profile=%s", len(pending), chosen)
+            return chosen
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+
+
+def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> None:
+    """Chunk interval, refresh, retention and compression policies from the settings."""
+    chunk = f"{settings.chunk_interval_days} days"
+    for table in HYPERTABLES:
+        conn.execute("SELECT set_chunk_time_interval(%s::regclass, %s::interval)", (table, chunk))
+        conn.execute("SELECT remove_retention_policy(%s::regclass, if_exists => true)", (table,))
+        conn.execute(
+            "SELECT add_retention_policy(%s::regclass, %s::interval)",
+            (table, f"{settings.raw_retention_days} days"),
+        )
+        conn.execute("SELECT remove_compression_policy(%s::regclass, if_exists => true)", (table,))
+        conn.execute(
+            "SELECT add_compression_policy(%s::regclass, %s::interval)",
+            (table, f"{settings.compress_after_days} days"),
+        )
+    for view in CAGGS:
+        conn.execute("SELECT remove_continuous_aggregate_policy(%s::regclass, if_exists => true)",
+                     (view,))
+        # end_offset of one hour keeps the current hour out of materialisation, so the
+        # real-time union always shows it; start_offset stays inside raw retention.
+        conn.execute(
+            "SELECT add_continuous_aggregate_policy(%s::regclass, start_offset => %s::interval, "
+            "end_offset => INTERVAL '1 hour', schedule_interval => %s::interval)",
+            (view, f"{settings.cagg_refresh_start_days} days",
+             f"{settings.cagg_refresh_interval_seconds} seconds"),
+        )
+    refresh_continuous_aggregates(conn)
+
+
+def refresh_continuous_aggregates(conn: psycopg.Connection) -> None:
+    """Materialise every complete hour (the current one stays real-time). Autocommit only."""
+    for view in CAGGS:
+        conn.execute(
+            "CALL refresh_continuous_aggregate(%s::regclass, NULL, date_trunc('hour', now()))",
+            (view,),
+        )
+
+
+def current_profile(database_url: str) -> str | None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return recorded_profile(conn)

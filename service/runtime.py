@@ -1,0 +1,28 @@
+"""Everything a request handler needs, built once per worker in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Request
+from psycopg_pool import AsyncConnectionPool
+
+from service.identity import IdentityResolver
+from service.settings import Settings
+from service.tracking.store import ClickEvent, ViewEvent, ViewOutcome
+from service.tracking.writer import BatchWriter
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    pool: AsyncConnectionPool
+    identity: IdentityResolver
+    views: BatchWriter[ViewEvent, ViewOutcome]
+    clicks: BatchWriter[ClickEvent, bool]
+    profile: str | None = None
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,137 @@
+"""Settings read from the environment: DATABASE_URL, ENGAGEMENT_* (see README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+REQUIRED = ("DATABASE_URL", "ENGAGEMENT_JWT_SECRET", "ENGAGEMENT_SERVICE_TOKEN",
+            "ENGAGEMENT_SESSION_SECRET")
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    jwt_secret: str
+    service_token: str
+    session_secret: str
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_max_body_bytes: int = 64 * 1024
+    internal_max_body_bytes: int = 8 * 1024 * 1024
+    cookie_secure: bool = False
+    cookie_samesite: str = "lax"
+    cors_origins: tuple[str, ...] = ()
+    demo_page: bool = False
+
+    # Database
+    pool_min_size: int = 2
+    pool_max_size: int = 8
+    pool_timeout_seconds: float = 2.0
+    write_batch_max: int = 1000
+    write_concurrency: int = 4
+
+    # Ingest rules
+    view_dedup_seconds: float = 300.0
+    import_max_items: int = 10_000
+
+    # Storage
+    chunk_interval_days: int = 1
+    raw_retention_days: int = 90
+    cagg_refresh_start_days: int = 30
+    cagg_refresh_interval_seconds: int = 300
+    compress_after_days: int = 7
+
+    # Trending
+    trending_recent_hours: int = 24
+    trending_previous_hours: int = 48
+    trending_like_weight: float = 0.7
+    trending_view_weight: float = 0.3
+    trending_recency_per_day: float = 0.1
+    trending_interval_seconds: int = 300
+
+    # Scheduler
+    scheduler_port: int = 9100
+    rollup_interval_seconds: int = 60
+    prune_interval_seconds: int = 60
+    retention_interval_seconds: int = 3600
+    leader_poll_seconds: float = 5.0
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the environment; stop with a message naming any missing one."""
+    env = os.environ if env is None else env
+    missing = [name for name in REQUIRED if not env.get(name) and _field_of(name) not in overrides]
+    if missing:
+        raise SettingsError(
+            "missing required setting(s): " + ", ".join(missing)
+            + " (set them in the environment; see README 'Configuration')"
+        )
+    values: dict[str, Any] = {
+        "database_url": env.get("DATABASE_URL", ""),
+        "jwt_secret": env.get("ENGAGEMENT_JWT_SECRET", ""),
+        "service_token": env.get("ENGAGEMENT_SERVICE_TOKEN", ""),
+        "session_secret": env.get("ENGAGEMENT_SESSION_SECRET", ""),
+    }
+    for f in fields(Settings):
+        if f.name in values:
+            continue
+        env_name = "ENGAGEMENT_" + f.name.upper()
+        if env_name in env:
+            values[f.name] = _convert(env_name, env[env_name], f.default)
+    values.update(overrides)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _field_of(env_name: str) -> str:
+    return {"DATABASE_URL": "database_url"}.get(
+        env_name, env_name.removeprefix("ENGAGEMENT_").lower()
+    )
+
+
+def _validate(s: Settings) -> None:
+    if s.cagg_refresh_start_days >= s.raw_retention_days:
+        raise SettingsError(
+            "ENGAGEMENT_CAGG_REFRESH_START_DAYS must be shorter than "
+            "ENGAGEMENT_RAW_RETENTION_DAYS, or a refresh would erase counts of dropped raw events"
+        )
+    if s.trending_previous_hours <= s.trending_recent_hours:
+        raise SettingsError(
+            "ENGAGEMENT_TRENDING_PREVIOUS_HOURS must be larger than ENGAGEMENT_TRENDING_RECENT_HOURS"
+        )
+    if s.cookie_samesite not in {"lax", "strict", "none"}:
+        raise SettingsError("ENGAGEMENT_COOKIE_SAMESITE must be lax, strict or none")

@@ -1,0 +1,36 @@
+"""Request and response bodies of the public tracking endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from service.ids import Id, Position
+from service.sources import ClickSource, ViewSource
+
+MAX_BATCH_CLICKS = 50
+
+
+class TrackViewIn(msgspec.Struct, frozen=True):
+    source: ViewSource = "direct"
+
+
+class TrackClickIn(msgspec.Struct, frozen=True):
+    project_id: Id
+    source: ClickSource
+    position: Position | None = None
+
+
+class TrackClicksIn(msgspec.Struct, frozen=True):
+    clicks: Annotated[list[TrackClickIn],
+                      msgspec.Meta(min_length=1, max_length=MAX_BATCH_CLICKS)]
+
+
+class TrackStatus(msgspec.Struct, frozen=True):
+    status: Literal["recorded", "deduplicated"]
+
+
+class TrackClicksOut(msgspec.Struct, frozen=True):
+    count: int
+    skipped: int

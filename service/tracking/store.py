@@ -1,0 +1,85 @@
+"""Batch statements behind the public tracking endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+
+from service.queries import q
+
+ViewOutcome = Literal["recorded", "deduplicated", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewEvent:
+    project_id: int
+    user_id: int | None
+    session_hash: str
+    source: str
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClickEvent:
+    project_id: int
+    user_id: int | None
+    session_hash: str
+    source: str
+    position: int | None
+
+
+class ViewStore:
+    def __init__(self, dedup_window_seconds: float) -> None:
+        self.window_seconds = dedup_window_seconds
+
+    async def flush(self, conn: psycopg.AsyncConnection,
+                    events: Sequence[ViewEvent]) -> list[ViewOutcome]:
+        # One row per (project, viewer) per statement: ON CONFLICT cannot touch a row twice.
+        first_index: dict[tuple[int, str], int] = {}
+        unique: list[ViewEvent] = []
+        for event in events:
+            key = (event.project_id, event.dedup_key)
+            if key not in first_index:
+                first_index[key] = len(unique)
+                unique.append(event)
+        cursor = await conn.execute(q("record_views"), {
+            "project_ids": [e.project_id for e in unique],
+            "user_ids": [e.user_id for e in unique],
+            "session_keys": [e.session_hash for e in unique],
+            "sources": [e.source for e in unique],
+            "viewer_keys": [e.dedup_key for e in unique],
+            "window_seconds": self.window_seconds,
+        })
+        outcome: list[ViewOutcome] = ["not_found"] * len(unique)
+        for ord_, recorded in await cursor.fetchall():
+            outcome[ord_ - 1] = "recorded" if recorded else "deduplicated"
+        results: list[ViewOutcome] = []
+        seen: set[tuple[int, str]] = set()
+        for event in events:
+            key = (event.project_id, event.dedup_key)
+            first = outcome[first_index[key]]
+            if key in seen and first != "not_found":
+                results.append("deduplicated")  # a repeat inside this very batch
+            else:
+                results.append(first)
+            seen.add(key)
+        return results
+
+
+async def flush_clicks(conn: psycopg.AsyncConnection,
+                       events: Sequence[ClickEvent]) -> list[bool]:
+    """Insert visible clicks; True for each stored event, False for a skipped one."""
+    cursor = await conn.execute(q("record_clicks"), {
+        "project_ids": [e.project_id for e in events],
+        "user_ids": [e.user_id for e in events],
+        "session_keys": [e.session_hash for e in events],
+        "sources": [e.source for e in events],
+        "positions": [e.position for e in events],
+    })
+    stored = [False] * len(events)
+    for (ord_,) in await cursor.fetchall():
+        stored[ord_ - 1] = True
+    return stored

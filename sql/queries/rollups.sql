@@ -1,0 +1,47 @@
+-- name: lock_rollups
+SELECT pg_advisory_xact_lock(7361003);
+
+-- name: claim_invalidations
+-- Takes every log row this transaction can see; rows of transactions still running stay
+-- for the next run. Rolled back with the recomputation if that fails.
+DELETE FROM rollup_invalidations RETURNING relation, bucket, recorded_at;
+
+-- name: oldest_invalidation
+SELECT min(recorded_at) FROM rollup_invalidations;
+
+-- name: clear_views_hourly
+DELETE FROM project_views_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_views_hourly
+INSERT INTO project_views_hourly (bucket, project_id, source, views)
+SELECT b.bucket, v.project_id, v.source, count(*)
+FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
+JOIN project_views AS v ON v.created_at >= b.bucket AND v.created_at < b.bucket + INTERVAL '1 hour'
+GROUP BY b.bucket, v.project_id, v.source;
+
+-- name: clear_clicks_hourly
+DELETE FROM project_clicks_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_clicks_hourly
+INSERT INTO project_clicks_hourly (bucket, project_id, source, position, clicks)
+SELECT b.bucket, c.project_id, c.source, c.position, count(*)
+FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
+JOIN project_clicks AS c ON c.created_at >= b.bucket AND c.created_at < b.bucket + INTERVAL '1 hour'
+GROUP BY b.bucket, c.project_id, c.source, c.position;
+
+-- name: clear_likes_hourly
+DELETE FROM project_likes_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_likes_hourly
+INSERT INTO project_likes_hourly (bucket, project_id, likes, unlikes)
+SELECT b.bucket, l.project_id,
+       count(*) FILTER (WHERE l.action = 1), count(*) FILTER (WHERE l.action = -1)
+FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
+JOIN project_likes AS l ON l.created_at >= b.bucket AND l.created_at < b.bucket + INTERVAL '1 hour'
+GROUP BY b.bucket, l.project_id;
+
+-- name: cagg_watermark_lag
+-- Seconds between now and the end of what the continuous aggregates have materialised.
+SELECT extract(epoch FROM now() - min(_timescaledb_functions.to_timestamp(
+           _timescaledb_functions.cagg_watermark(mat_hypertable_id))))
+FROM _timescaledb_catalog.continuous_agg;

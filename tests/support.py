@@ -1,0 +1,65 @@
+"""Helpers shared by tests: an API wrapper and token makers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from litestar.testing import TestClient
+
+from service.settings import Settings
+
+
+def user_token(settings: Settings, user_id: int, *, expires_in: float = 3600,
+               secret: str | None = None, **claims: Any) -> str:
+    payload = {"sub": str(user_id), "exp": int(time.time() + expires_in), **claims}
+    return jwt.encode(payload, secret or settings.jwt_secret, algorithm="HS256")
+
+
+class Api:
+    """Thin wrapper over the test client speaking the contract's paths."""
+
+    def __init__(self, client: TestClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.internal = {"Authorization": f"Bearer {settings.service_token}"}
+
+    def put_project(self, project_id: int, *, owner_id: int = 1, is_private: bool = False,
+                    created_at: datetime | None = None) -> Any:
+        created = created_at or datetime.now(UTC) - timedelta(days=1)
+        return self.client.put(f"/api/v1/internal/projects/{project_id}", headers=self.internal,
+                               json={"owner_id": owner_id, "is_private": is_private,
+                                     "created_at": created.isoformat()})
+
+    def view(self, project_id: int, source: str | None = None, *, session: str | None = "s1",
+             user: int | None = None, headers: dict[str, str] | None = None) -> Any:
+        h = dict(headers or {})
+        if session is not None:
+            h["X-Session-Key"] = session
+        if user is not None:
+            h["Authorization"] = f"Bearer {user_token(self.settings, user)}"
+        body = {"source": source} if source else None
+        self.client.cookies.clear()
+        return self.client.post(f"/api/v1/projects/{project_id}/track-view/", json=body, headers=h)
+
+    def click(self, project_id: int, source: str = "explore_trending",
+              position: int | None = None, *, session: str = "s1",
+              user: int | None = None) -> Any:
+        h = {"X-Session-Key": session}
+        if user is not None:
+            h["Authorization"] = f"Bearer {user_token(self.settings, user)}"
+        body: dict[str, Any] = {"project_id": project_id, "source": source}
+        if position is not None:
+            body["position"] = position
+        return self.client.post("/api/v1/projects/track-click/", json=body, headers=h)
+
+    def like(self, project_id: int, user_id: int, action: str = "like") -> Any:
+        return self.client.post("/api/v1/internal/likes/", headers=self.internal,
+                                json={"project_id": project_id, "user_id": user_id,
+                                      "action": action})
+
+    def import_events(self, **kinds: list[dict[str, Any]]) -> Any:
+        return self.client.post("/api/v1/internal/events/import", headers=self.internal,
+                                json=kinds)
