@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
 import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -64,6 +65,8 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         detail = _validation_detail(exc)
     elif isinstance(exc, HTTPException):
         status, detail, extra = exc.status_code, exc.detail, None
+        if status == 400 and _caused_by_bad_json(exc):
+            detail = f"the request body is not valid JSON: {detail}"
         headers.update(exc.headers or {})
     elif isinstance(exc, psycopg.OperationalError | TimeoutError):  # PoolTimeout is one
         log.warning("database unavailable: %s", type(exc).__name__)
@@ -78,6 +81,15 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         media_type=MediaType.JSON,
         headers=headers,
     )
+
+
+def _caused_by_bad_json(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, msgspec.DecodeError) and not isinstance(seen, msgspec.ValidationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _validation_detail(exc: ValidationException) -> str:
