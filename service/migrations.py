@@ -49,6 +49,8 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
             if recorded and profile and profile != recorded:
                 log.warning("database already migrated as %s; keeping it (asked for %s)",
                             recorded, profile)
+            if chosen.startswith("timescale"):
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             backend = get_backend(_yoyo_url(settings.database_url))
             migrations = read_migrations(*_folders(chosen))
             with backend.lock():
