@@ -33,12 +33,21 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     demo_page: bool = False
 
+    # Abuse and overload (SECURITY.md)
+    rate_limit: str = "50/second;1000/minute"  # per client address and worker; "" = off
+    trusted_proxies: tuple[str, ...] = ()  # peers (IPs, CIDRs) whose X-Forwarded-For is believed
+    bot_filter: str = "crawlers"  # crawlers | all | off
+    security_headers: bool = True
+
     # Database
     pool_min_size: int = 2
     pool_max_size: int = 8
     pool_timeout_seconds: float = 2.0
     write_batch_max: int = 1000
     write_concurrency: int = 4
+    write_queue_max: int = 2000  # track requests waiting per worker; beyond it: 503 at once
+    write_timeout_seconds: float = 1.5  # longest a track request waits for the database
+    idempotency_ttl_seconds: int = 86_400
 
     # Ingest rules
     view_dedup_seconds: float = 300.0
@@ -135,3 +144,31 @@ def _validate(s: Settings) -> None:
         )
     if s.cookie_samesite not in {"lax", "strict", "none"}:
         raise SettingsError("ENGAGEMENT_COOKIE_SAMESITE must be lax, strict or none")
+    if s.bot_filter not in {"crawlers", "all", "off"}:
+        raise SettingsError("ENGAGEMENT_BOT_FILTER must be crawlers, all or off")
+    _validate_abuse_limits(s)
+
+
+def _validate_abuse_limits(s: Settings) -> None:
+    import ipaddress
+
+    from limits import parse_many
+
+    if s.rate_limit.strip().lower() not in {"", "off"}:
+        try:
+            parse_many(s.rate_limit)
+        except ValueError:
+            raise SettingsError(
+                f"ENGAGEMENT_RATE_LIMIT={s.rate_limit!r} is not a rate such as "
+                "'50/second;1000/minute' (or empty to turn it off)"
+            ) from None
+    for entry in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"ENGAGEMENT_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
+            ) from None
+    if s.write_timeout_seconds <= 0 or s.write_queue_max < 1:
+        raise SettingsError("ENGAGEMENT_WRITE_TIMEOUT_SECONDS and ENGAGEMENT_WRITE_QUEUE_MAX "
+                            "must be positive")
