@@ -62,7 +62,12 @@ def refresh_rollups(ctx: JobContext) -> str:
     """Bring the hourly counts up to date with every committed raw event."""
     if ctx.profile == "timescale":
         with ctx.connect(autocommit=True) as conn:
-            refresh_continuous_aggregates(conn)
+            # TimescaleDB refuses overlapping refreshes; queue behind another runner instead.
+            conn.execute(q("lock_rollups_session"))
+            try:
+                refresh_continuous_aggregates(conn)
+            finally:
+                conn.execute(q("unlock_rollups_session"))
             lag = conn.execute(q("cagg_watermark_lag")).fetchone()
         # Real-time aggregation serves the unmaterialised tail, so counts are current.
         metrics.ROLLUP_LAG.set(0)

@@ -89,3 +89,15 @@ def test_cli_stops_with_a_message_naming_the_missing_setting():
                          capture_output=True, text=True)
     assert out.returncode != 0
     assert "DATABASE_URL" in out.stderr
+
+
+def test_info_reports_the_recorded_profile(database, profile):
+    import os
+    import sys
+
+    from tests.conftest import TEST_SECRETS
+
+    env = {**os.environ, **TEST_SECRETS, "DATABASE_URL": database}
+    out = subprocess.run([sys.executable, "-m", "service.cli", "info"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert f"profile: {profile}" in out.stdout

@@ -1,6 +1,12 @@
 -- name: lock_rollups
 SELECT pg_advisory_xact_lock(7361003);
 
+-- name: lock_rollups_session
+SELECT pg_advisory_lock(7361003);
+
+-- name: unlock_rollups_session
+SELECT pg_advisory_unlock(7361003);
+
 -- name: claim_invalidations
 -- Takes every log row this transaction can see; rows of transactions still running stay
 -- for the next run. Rolled back with the recomputation if that fails.
