@@ -19,7 +19,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import start_http_server
 
 from scheduler import metrics
-from scheduler.jobs import JobContext, measure_rollup_lag, run_job
+from scheduler.jobs import JOBS, JobContext, measure_rollup_lag, run_job
+from service.metrics_endpoint import exposition_registry
 from service.migrations import current_profile
 from service.settings import Settings
 
@@ -76,9 +77,11 @@ class Leader:
                                             connect_timeout=5,
                                             application_name="engagement-scheduler-leader")
             row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
+            metrics.DATABASE_UP.set(1)
             return bool(row and row[0])
         except psycopg.Error as exc:
             log.warning("leader lock: database unavailable (%s)", type(exc).__name__)
+            metrics.DATABASE_UP.set(0)
             self.release()
             return False
 
@@ -86,8 +89,10 @@ class Leader:
         try:
             assert self.conn is not None
             self.conn.execute("SELECT 1")
+            metrics.DATABASE_UP.set(1)
             return True
         except (psycopg.Error, AssertionError):
+            metrics.DATABASE_UP.set(0)
             return False
 
     def release(self) -> None:
@@ -101,8 +106,9 @@ class Leader:
 
 def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
     port = settings.scheduler_port if metrics_port is None else metrics_port
+    metrics.declare_jobs(JOBS)
     if port:
-        start_http_server(port, addr=settings.host)
+        start_http_server(port, addr=settings.host, registry=exposition_registry())
         log.info("scheduler metrics on http://%s:%d/metrics", settings.host, port)
     stop = threading.Event()
 

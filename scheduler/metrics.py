@@ -1,4 +1,10 @@
-"""Prometheus metrics of the scheduler (ARCHITECTURE §7)."""
+"""Prometheus metrics of the scheduler (ARCHITECTURE §7).
+
+The scheduler is one process, but each gauge still names its multiprocess mode so the
+numbers stay right if it ever runs with PROMETHEUS_MULTIPROC_DIR set.
+"""
+
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -9,13 +15,28 @@ JOB_DURATION = Histogram(
 )
 JOB_LAST_SUCCESS = Gauge(
     "engagement_job_last_success_timestamp_seconds", "Unix time of the last successful run.",
-    ["job"],
+    ["job"], multiprocess_mode="max",
 )
-TRENDING_PROJECTS = Gauge("engagement_trending_projects", "Rows in the latest trending table.")
+TRENDING_PROJECTS = Gauge("engagement_trending_projects", "Rows in the latest trending table.",
+                          multiprocess_mode="mostrecent")
 ROLLUP_LAG = Gauge(
     "engagement_rollup_lag_seconds",
     "Age of the oldest event not yet in the hourly counts (0 when they are current).",
+    multiprocess_mode="mostrecent",
 )
 SCHEDULER_LEADER = Gauge(
-    "engagement_scheduler_leader", "1 while this scheduler holds the leader lock."
+    "engagement_scheduler_leader", "1 while this scheduler holds the leader lock.",
+    multiprocess_mode="livemax",
 )
+DATABASE_UP = Gauge(
+    "engagement_database_up", "1 when the database answered the scheduler's last check.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def declare_jobs(names: Iterable[str]) -> None:
+    """Start every job's counters at 0 so failures and runs have a series before the first."""
+    for name in names:
+        for outcome in ("success", "failure"):
+            JOB_RUNS.labels(name, outcome)
+        JOB_DURATION.labels(name)

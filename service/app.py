@@ -10,7 +10,9 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from service import metrics_endpoint
+from service import metrics, metrics_endpoint
+from service import demo_page
+from service.browser_client import cors_config, static_files_router
 from service.db import make_pool
 from service.errors import handle_exception
 from service.health import healthz, readyz
@@ -60,8 +62,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             readyz,
             metrics_endpoint.metrics,
+            static_files_router(),
+            *([demo_page.router()] if settings.demo_page else []),
         ],
+        cors_config=cors_config(settings),
         lifespan=[lifespan],
+        middleware=[metrics.HTTP_METRICS.middleware],
+        on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.public_max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -183,6 +183,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 1 if failed and not stopping else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import DemoError, run_demo
+
+    token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN")
+    if not token:
+        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token "
+              "(`make run` keeps it in .engagement/dev.env)", file=sys.stderr)
+        return 2
+    database_url = None if args.no_jobs else os.environ.get("DATABASE_URL")
+    try:
+        run_demo(args.url, token, projects=args.projects, days=args.days,
+                 first_id=args.first_id, live_seconds=args.live_seconds, rate=args.rate,
+                 database_url=database_url, seed=args.seed)
+    except (DemoError, OSError) as exc:  # httpx's connection errors are OSErrors too
+        print(f"engagement demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--keep-db", action="store_true", help="leave the local PostgreSQL running")
     p.set_defaults(func=cmd_dev)
+    p = sub.add_parser("demo", help="sample projects and live traffic against a running service")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the service")
+    p.add_argument("--projects", type=int, default=12, help="sample projects to register")
+    p.add_argument("--first-id", type=int, default=9001, help="id of the first sample project")
+    p.add_argument("--days", type=float, default=7, help="days of history to import")
+    p.add_argument("--live-seconds", type=float, default=60,
+                   help="how long to send live browser traffic (0: none)")
+    p.add_argument("--rate", type=float, default=20, help="live calls per second")
+    p.add_argument("--seed", type=int, help="random seed, for a repeatable demo")
+    p.add_argument("--no-jobs", action="store_true",
+                   help="leave rollups and trending to the scheduler even if DATABASE_URL is set")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -12,9 +13,17 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from service.runtime import runtime_of
+
+DATABASE_UP = "engagement_database_up"
+PROBE_TIMEOUT_SECONDS = 1.0
 
 
-def _registry() -> CollectorRegistry:
+def exposition_registry() -> CollectorRegistry:
+    """The registry to expose: every worker's files in multiprocess mode, else this process."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -22,7 +31,30 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-@get("/metrics", operation_id="metrics", include_in_schema=False, sync_to_thread=False)
-def metrics() -> Response[bytes]:
+class DatabaseUp(Collector):
+    """engagement_database_up, measured at scrape time: no worker has to remember it."""
+
+    def __init__(self, up: bool) -> None:
+        self.up = up
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(DATABASE_UP, "1 when the database answered the last probe.",
+                                value=1.0 if self.up else 0.0)
+
+
+async def _database_answers(request: Request) -> bool:
+    try:
+        async with runtime_of(request).pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+            await conn.execute("SELECT 1")
+    except Exception:  # any failure is "down"; /metrics itself must still answer
+        return False
+    return True
+
+
+@get("/metrics", operation_id="metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response[bytes]:
     """Prometheus exposition of this service's metrics."""
-    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+    probe = CollectorRegistry(auto_describe=False)
+    probe.register(DatabaseUp(await _database_answers(request)))
+    body = generate_latest(exposition_registry()) + generate_latest(probe)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,353 @@
+"""`engagement demo`: sample projects and realistic traffic against a running service.
+
+History goes in through the import endpoint (a daily rhythm, quieter weekends, some projects
+rising and some fading, clicks decaying with feed position); live events go through the
+public API as a browser would send them, including repeats that get deduplicated, a few
+malformed calls (rejected) and clicks on unknown projects (skipped). Then the rollups and
+trending are brought up to date, so the trending list, /metrics and the dashboards have data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from service.sources import ClickSource, ViewSource
+
+VIEW_SOURCES: dict[ViewSource, float] = {
+    "explore": 0.45, "direct": 0.2, "search": 0.15, "profile": 0.15, "embed": 0.05,
+}
+CLICK_SOURCES: dict[ClickSource, float] = {
+    "explore_for_you": 0.3, "explore_trending": 0.25, "explore_new": 0.15, "explore_news": 0.05,
+    "search": 0.12, "profile": 0.08, "related": 0.05,
+}
+FEED_LENGTH = 30
+POSITION_DECAY = 0.72  # P(position k) ~ 0.72^k: the first cards get most clicks
+CLICK_THROUGH = 0.45  # clicks per view
+LIKE_RATE = 0.06  # likes per view
+UNLIKE_SHARE = 0.1
+IMPORT_CHUNK = 5_000  # items per import call; the service takes up to 10,000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoProject:
+    project_id: int
+    owner_id: int
+    created_at: datetime
+    views_per_hour: float  # at the daily peak
+    growth: float  # multiplier per day: > 1 rising, < 1 fading
+    is_private: bool = False
+
+
+@dataclass(slots=True)
+class DemoReport:
+    projects: int = 0
+    imported: dict[str, int] = field(default_factory=lambda: {"views": 0, "clicks": 0, "likes": 0})
+    live: dict[str, int] = field(default_factory=dict)
+    jobs: list[str] = field(default_factory=list)
+    trending: list[dict[str, Any]] = field(default_factory=list)
+
+
+def daily_rhythm(hour: int, weekday: int) -> float:
+    """Relative traffic by UTC hour and weekday: quiet nights, evening peak, calmer weekends."""
+    day = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - 5) / 24)  # 0 at 05:00, 1 at 17:00
+    return (0.15 + 0.85 * day) * (0.75 if weekday >= 5 else 1.0)
+
+
+def feed_position(rng: random.Random) -> int:
+    """A 0-based feed position, geometrically decaying."""
+    position = 0
+    while position < FEED_LENGTH - 1 and rng.random() < POSITION_DECAY:
+        position += 1
+    return position
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 50:  # normal approximation: plenty for traffic shapes
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _pick(rng: random.Random, weights: dict[Any, float]) -> Any:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def sample_projects(count: int, first_id: int, now: datetime, rng: random.Random,
+                    scale: float = 1.0) -> list[DemoProject]:
+    """Projects of different ages and popularity; the last one is private."""
+    projects = []
+    for i in range(count):
+        projects.append(DemoProject(
+            project_id=first_id + i,
+            owner_id=1000 + i % 5,
+            created_at=now - timedelta(days=1 + rng.randint(0, 30), hours=rng.randint(0, 23)),
+            views_per_hour=scale * rng.choice([2, 4, 6, 10, 16, 25]),
+            growth=rng.choice([0.6, 0.8, 1.0, 1.0, 1.3, 1.7, 2.2]),
+            is_private=count > 2 and i == count - 1,
+        ))
+    return projects
+
+
+def history(projects: list[DemoProject], days: float, now: datetime,
+            rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """Import bodies for `days` of past traffic, ending at the start of the current hour."""
+    end = now.replace(minute=0, second=0, microsecond=0)
+    hours = int(days * 24)
+    events: dict[str, list[dict[str, Any]]] = {"views": [], "clicks": [], "likes": []}
+    for project in projects:
+        next_liker = 1
+        for back in range(hours, 0, -1):
+            start = end - timedelta(hours=back)
+            if start < project.created_at:
+                continue
+            trend = project.growth ** (-back / 24)
+            mean = project.views_per_hour * daily_rhythm(start.hour, start.weekday()) * trend
+            views = poisson(rng, mean)
+            for _ in range(views):
+                events["views"].append({
+                    "project_id": project.project_id, "created_at": _within(start, rng),
+                    "source": _pick(rng, VIEW_SOURCES),
+                    "session_key": f"demo-{rng.randrange(50_000)}",
+                })
+            for _ in range(poisson(rng, views * CLICK_THROUGH)):
+                events["clicks"].append({
+                    "project_id": project.project_id, "created_at": _within(start, rng),
+                    "source": _pick(rng, CLICK_SOURCES), "position": feed_position(rng),
+                    "session_key": f"demo-{rng.randrange(50_000)}",
+                })
+            for _ in range(poisson(rng, views * LIKE_RATE)):
+                unlike = next_liker > 3 and rng.random() < UNLIKE_SHARE
+                user = rng.randrange(1, next_liker) if unlike else next_liker
+                next_liker += 0 if unlike else 1
+                events["likes"].append({
+                    "project_id": project.project_id, "created_at": _within(start, rng),
+                    "user_id": 500_000 + user, "action": "unlike" if unlike else "like",
+                })
+    return events
+
+
+def _within(hour: datetime, rng: random.Random) -> str:
+    return (hour + timedelta(seconds=rng.randrange(3600))).isoformat()
+
+
+def chunks(events: dict[str, list[dict[str, Any]]], size: int = IMPORT_CHUNK
+           ) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Import bodies of at most `size` items each."""
+    body: dict[str, list[dict[str, Any]]] = {}
+    count = 0
+    for kind, items in events.items():
+        for item in items:
+            body.setdefault(kind, []).append(item)
+            count += 1
+            if count == size:
+                yield body
+                body, count = {}, 0
+    if body:
+        yield body
+
+
+class DemoClient:
+    """The calls the demo makes, as the site's backend and its browsers would."""
+
+    def __init__(self, http: httpx.Client, token: str) -> None:
+        self.http = http
+        self.internal = {"Authorization": f"Bearer {token}"}
+
+    def _check(self, response: httpx.Response, *expected: int) -> httpx.Response:
+        if response.status_code not in expected:
+            raise DemoError(f"{response.request.method} {response.request.url.path} answered "
+                            f"{response.status_code}: {response.text[:300]}")
+        return response
+
+    def register(self, project: DemoProject) -> None:
+        body = {"owner_id": project.owner_id, "is_private": project.is_private,
+                "created_at": project.created_at.isoformat()}
+        self._check(self.http.put(f"/api/v1/internal/projects/{project.project_id}",
+                                  json=body, headers=self.internal), 200, 201)
+
+    def import_events(self, body: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+        response = self.http.post("/api/v1/internal/events/import", json=body,
+                                  headers=self.internal, timeout=120)
+        result: dict[str, int] = self._check(response, 201).json()
+        return result
+
+    def view(self, project_id: int, source: str, session: str) -> int:
+        return self.http.post(f"/api/v1/projects/{project_id}/track-view/",
+                              json={"source": source}, headers={"X-Session-Key": session}
+                              ).status_code
+
+    def clicks(self, clicks: list[dict[str, Any]], session: str) -> int:
+        headers = {"X-Session-Key": session}
+        if len(clicks) == 1:
+            return self.http.post("/api/v1/projects/track-click/", json=clicks[0],
+                                  headers=headers).status_code
+        return self.http.post("/api/v1/projects/track-clicks/", json={"clicks": clicks},
+                              headers=headers).status_code
+
+    def like(self, project_id: int, user_id: int, action: str) -> int:
+        return self._check(self.http.post(
+            "/api/v1/internal/likes/", headers=self.internal,
+            json={"project_id": project_id, "user_id": user_id, "action": action}), 200, 201,
+        ).status_code
+
+    def trending(self, limit: int = 10) -> list[dict[str, Any]]:
+        response = self._check(self.http.get("/api/v1/trending/", params={"limit": limit}), 200)
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+
+class DemoError(RuntimeError):
+    """The service refused a call the demo expected to succeed."""
+
+
+UNKNOWN_PROJECT = 999_999_999
+
+
+@dataclass(slots=True)
+class LiveVisitors:
+    """Who sends live traffic: a small session pool (so repeat views get deduplicated)."""
+
+    client: DemoClient
+    projects: list[DemoProject]
+    rng: random.Random
+    sessions: list[str] = field(default_factory=list)
+    next_liker: int = 900_000
+    last_view: tuple[int, str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.projects = [p for p in self.projects if not p.is_private]
+        self.sessions = [f"demo-live-{self.rng.randrange(10**9)}" for _ in range(40)]
+        self.next_liker += self.rng.randrange(10_000)
+
+    def _project(self) -> DemoProject:
+        weights = [p.views_per_hour * p.growth for p in self.projects]
+        return self.rng.choices(self.projects, weights=weights)[0]
+
+    def _click(self, project_id: int, source: str) -> dict[str, Any]:
+        return {"project_id": project_id, "source": source,
+                "position": feed_position(self.rng)}
+
+    def act(self, roll: float | None = None) -> str:
+        """One browser or backend call (chosen by `roll` in [0, 1)); what it was and its status."""
+        rng, client = self.rng, self.client
+        project, session = self._project(), rng.choice(self.sessions)
+        roll = rng.random() if roll is None else roll
+        if roll < 0.15 and self.last_view:  # a reload: deduplicated within 5 minutes
+            status = client.view(*self.last_view)
+            return f"view {status}"
+        if roll < 0.5:
+            self.last_view = (project.project_id, _pick(rng, VIEW_SOURCES), session)
+            status = client.view(*self.last_view)
+            return f"view {status}"
+        if roll < 0.85:
+            count = 1 if rng.random() < 0.6 else rng.randint(2, 6)
+            batch = [self._click(self._project().project_id, _pick(rng, CLICK_SOURCES))
+                     for _ in range(count)]
+            return f"click {client.clicks(batch, session)}"
+        if roll < 0.93:
+            self.next_liker += 1
+            return f"like {client.like(project.project_id, self.next_liker, 'like')}"
+        if roll < 0.95:
+            return f"unlike {client.like(project.project_id, self.next_liker, 'unlike')}"
+        if roll < 0.98:  # a frontend bug: an unknown source is rejected with a 400
+            return f"invalid {client.clicks([self._click(project.project_id, 'feed')], session)}"
+        # a stale feed: the project is gone, the click is skipped with a 404
+        return f"unknown {client.clicks([self._click(UNKNOWN_PROJECT, 'search')], session)}"
+
+
+def live_traffic(client: DemoClient, projects: list[DemoProject], *, seconds: float,
+                 rate: float, rng: random.Random) -> dict[str, int]:
+    """Browser-like calls for `seconds` at about `rate` calls per second; counts by answer."""
+    visitors = LiveVisitors(client, projects, rng)
+    tally: dict[str, int] = {}
+    # One of each kind of call first, so even a short run shows every outcome.
+    tour = [0.3, 0.0, 0.6, 0.9, 0.94, 0.96, 0.99]
+    deadline = time.monotonic() + seconds
+    while True:
+        started = time.monotonic()
+        if started >= deadline and not tour:
+            break
+        key = visitors.act(tour.pop(0) if tour else None)
+        tally[key] = tally.get(key, 0) + 1
+        pause = 1 / rate - (time.monotonic() - started)
+        if pause > 0:
+            time.sleep(pause)
+    return dict(sorted(tally.items()))
+
+
+def run_jobs(database_url: str, log: Callable[[str], None]) -> list[str]:
+    """refresh-rollups then compute-trending, as `engagement run-job` runs them."""
+    from scheduler.jobs import JobContext, run_job
+    from service.migrations import current_profile
+    from service.settings import load_settings
+
+    # The jobs only need the database and the trending settings, not the HTTP secrets.
+    settings = load_settings(os.environ, database_url=database_url, jwt_secret="-",
+                             service_token="-", session_secret="-")
+    profile = current_profile(database_url)
+    if profile is None:
+        raise DemoError("the database is not migrated; run `engagement migrate` first")
+    done = []
+    for name in ("refresh-rollups", "compute-trending"):
+        summary = run_job(name, JobContext(settings, profile))
+        log(f"  {name}: {summary}")
+        done.append(name)
+    return done
+
+
+def run_demo(url: str, token: str, *, projects: int = 12, days: float = 7, first_id: int = 9001,
+             live_seconds: float = 60, rate: float = 20, database_url: str | None = None,
+             seed: int | None = None, scale: float = 1.0,
+             log: Callable[[str], None] = print) -> DemoReport:
+    """Register sample projects, import history, send live traffic, refresh trending."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    report = DemoReport()
+    sample = sample_projects(projects, first_id, now, rng, scale)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        client = DemoClient(http, token)
+        for project in sample:
+            client.register(project)
+        report.projects = len(sample)
+        log(f"registered projects {sample[0].project_id}..{sample[-1].project_id} "
+            f"(the last one private)")
+        events = history(sample, days, now, rng)
+        for body in chunks(events):
+            counts = client.import_events(body)
+            for kind in report.imported:
+                report.imported[kind] += counts[kind]
+        log(f"imported {days:g} days of history: " +
+            ", ".join(f"{n} {kind}" for kind, n in report.imported.items()))
+        if live_seconds > 0:
+            log(f"sending live traffic for {live_seconds:g}s at ~{rate:g} calls/s ...")
+            report.live = live_traffic(client, sample, seconds=live_seconds, rate=rate, rng=rng)
+            log("  answers: " + ", ".join(f"{k}: {n}" for k, n in report.live.items()))
+        if database_url:
+            log("bringing hourly counts and trending up to date:")
+            report.jobs = run_jobs(database_url, log)
+        else:
+            log("no DATABASE_URL: the scheduler refreshes the counts within a minute and "
+                "trending within 5 minutes (or run `engagement run-job compute-trending`)")
+        report.trending = client.trending()
+    if report.trending:
+        log("trending now:")
+        for row in report.trending[:5]:
+            log(f"  #{row['rank']} project {row['project_id']}  score {row['score']:.3f}  "
+                f"views {row['previous_views']} -> {row['recent_views']}  "
+                f"likes {row['previous_likes']} -> {row['recent_likes']}")
+    return report

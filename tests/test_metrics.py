@@ -1,0 +1,200 @@
+"""/metrics of the service: route-template labels, rejected events, multiprocess sums."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.demo import run_demo
+from service.embedded import free_port
+from tests.processes import scheduler_process, service_process, stop, wait_until_healthy
+
+# ARCHITECTURE §7: every family the two /metrics endpoints must expose.
+SERVICE_FAMILIES = {
+    "engagement_events", "engagement_click_position",
+    "engagement_http_requests", "engagement_http_request_duration_seconds",
+    "engagement_database_up",
+}
+SCHEDULER_FAMILIES = {
+    "engagement_job_runs", "engagement_job_duration_seconds",
+    "engagement_job_last_success_timestamp_seconds", "engagement_trending_projects",
+    "engagement_rollup_lag_seconds", "engagement_scheduler_leader", "engagement_database_up",
+}
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition, keyed by name and labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text) for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels` (0 when there are none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, lab), v in samples(text).items() if n == name and wanted <= lab)
+
+
+def promtool_check(text: str) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    done = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                          capture_output=True, timeout=30)
+    assert done.returncode == 0, (done.stdout + done.stderr).decode()
+
+
+def test_requests_are_labelled_by_route_template_not_path(api, client):
+    api.put_project(4242)
+    assert api.view(4242, "explore").status_code == 201
+    text = client.get("/metrics").text
+    route = "/api/v1/projects/{project_id}/track-view"
+    assert value(text, "engagement_http_requests_total", path=route, status_code="201") >= 1
+    assert value(text, "engagement_http_request_duration_seconds_count", path=route) >= 1
+    http_labels = [lab for (name, lab) in samples(text) if name.startswith("engagement_http")]
+    assert http_labels
+    assert not any("4242" in v for lab in http_labels for _, v in lab)
+
+
+@pytest.mark.parametrize(("path", "body", "kind"), [
+    ("/api/v1/projects/track-click/", {"project_id": 1, "source": "feed"}, "click"),
+    ("/api/v1/projects/track-clicks/", {"clicks": []}, "click"),
+    ("/api/v1/projects/abc/track-view/", {"source": "explore"}, "view"),
+    ("/api/v1/projects/1/track-view/", {"source": "twitter"}, "view"),
+])
+def test_malformed_tracking_call_counts_as_rejected(client, path, body, kind):
+    def rejected() -> float:
+        return value(client.get("/metrics").text, "engagement_events_total", kind=kind,
+                     source="invalid", outcome="rejected")
+
+    before = rejected()
+    assert client.post(path, json=body).status_code == 400
+    assert rejected() == before + 1
+
+
+def test_click_on_unknown_project_is_skipped_not_rejected(api, client):
+    def count(outcome: str) -> float:
+        return value(client.get("/metrics").text, "engagement_events_total", kind="click",
+                     outcome=outcome)
+
+    skipped, rejected = count("skipped"), count("rejected")
+    assert api.click(77_777, "search", 2).status_code == 404
+    assert (count("skipped"), count("rejected")) == (skipped + 1, rejected)
+
+
+def test_database_up_is_probed_at_scrape_time(client):
+    assert value(client.get("/metrics").text, "engagement_database_up") == 1
+
+
+def test_database_down_shows_in_metrics(make_settings):
+    from litestar.testing import TestClient
+
+    from service.app import create_app
+
+    # Nothing listens on this port: the probe must fail fast and /metrics still answer.
+    dead = make_settings(database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+                         pool_min_size=0, pool_timeout_seconds=0.5)
+    with TestClient(create_app(dead)) as test_client:
+        response = test_client.get("/metrics")
+    assert response.status_code == 200
+    assert value(response.text, "engagement_database_up") == 0
+
+
+@pytest.mark.slow
+def test_two_workers_sum_their_counters_and_pass_promtool(settings, tmp_path):
+    multiproc = tmp_path / "metrics"
+    with service_process(settings, workers=2, PROMETHEUS_MULTIPROC_DIR=str(multiproc)) as base:
+        token = {"Authorization": f"Bearer {settings.service_token}"}
+        assert httpx.put(f"{base}/api/v1/internal/projects/5", headers=token, json={
+            "owner_id": 1, "is_private": False, "created_at": "2026-01-01T00:00:00Z",
+        }).status_code == 201
+
+        def view(i: int) -> int:
+            # A fresh connection per call so the kernel spreads them over both workers.
+            with httpx.Client(base_url=base) as http:
+                return http.post("/api/v1/projects/5/track-view/", json={"source": "search"},
+                                 headers={"X-Session-Key": f"viewer-{i}"}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(view, range(60)))
+        assert statuses == [201] * 60
+        scrapes = [httpx.get(f"{base}/metrics").text for _ in range(6)]
+        pids = {p.name.split("_")[-1] for p in multiproc.glob("counter_*.db")}
+
+    assert len(pids) >= 2, f"only {pids} served requests; cannot prove the sum"
+    for text in scrapes:  # whichever worker answers, the totals are the same
+        assert value(text, "engagement_events_total", kind="view", source="search",
+                     outcome="recorded") == 60
+        assert value(text, "engagement_http_requests_total", status_code="201",
+                     path="/api/v1/projects/{project_id}/track-view") == 60
+    promtool_check(scrapes[-1])
+
+
+@pytest.mark.slow
+def test_both_metrics_endpoints_after_demo_traffic(settings):
+    scheduler_port = free_port()
+    scheduler = scheduler_process(
+        settings, metrics_port=scheduler_port, ENGAGEMENT_TRENDING_INTERVAL_SECONDS="1",
+        ENGAGEMENT_ROLLUP_INTERVAL_SECONDS="1", ENGAGEMENT_LEADER_POLL_SECONDS="0.5",
+    )
+    try:
+        with service_process(settings, workers=2) as base:
+            report = run_demo(base, settings.service_token, projects=4, days=1,
+                              live_seconds=1.5, rate=60, seed=7, log=lambda _: None)
+            assert report.imported["views"] > 0 and report.live
+            service_text = httpx.get(f"{base}/metrics").text
+        scheduler_url = f"http://127.0.0.1:{scheduler_port}/metrics"
+        wait_until_healthy(scheduler_url, scheduler)
+        # 4 projects minus the private one, once a run has seen the imported history
+        scheduler_text = _wait_for(
+            scheduler_url, lambda text: value(text, "engagement_trending_projects") == 3)
+    finally:
+        stop(scheduler)
+
+    service_families = {f.name for f in text_string_to_metric_families(service_text)}
+    assert service_families >= SERVICE_FAMILIES
+    for kind, outcome in [("view", "recorded"), ("view", "deduplicated"), ("click", "recorded"),
+                          ("click", "rejected"), ("click", "skipped"), ("like", "recorded")]:
+        assert value(service_text, "engagement_events_total", kind=kind, outcome=outcome) > 0, (
+            kind, outcome)
+    assert value(service_text, "engagement_click_position_count") > 0
+    scheduler_families = {f.name for f in text_string_to_metric_families(scheduler_text)}
+    assert scheduler_families >= SCHEDULER_FAMILIES
+    assert value(scheduler_text, "engagement_job_runs_total", job="compute-trending",
+                 outcome="success") > 0
+    assert value(scheduler_text, "engagement_scheduler_leader") == 1
+    for text in (service_text, scheduler_text):
+        assert not re.search(r'(project_id|user_id|session)="', text)
+        promtool_check(text)
+
+
+def _wait_for(url: str, ready: Callable[[str], bool], timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpx.get(url).text
+        if ready(text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} never got ready:\n{text}")
+        time.sleep(0.2)
+
+
+def test_worker_shutdown_marks_its_live_gauges_dead(tmp_path, monkeypatch):
+    from service import metrics
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    stale = Path(tmp_path) / f"gauge_livesum_{os.getpid()}.db"
+    stale.write_bytes(b"")
+    metrics.mark_worker_stopped()
+    assert not stale.exists()
