@@ -184,20 +184,28 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import httpx
+    import psycopg
+
     from service.demo import DemoError, run_demo
 
-    token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN")
+    # Next to `make run`, the token it generated is in .engagement/dev.env.
+    dev_env = DEV_DIR / "dev.env"
+    token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN") or next(
+        (line.partition("=")[2].strip() for line in
+         (dev_env.read_text().splitlines() if dev_env.exists() else [])
+         if line.startswith("ENGAGEMENT_SERVICE_TOKEN=")), None)
     if not token:
-        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token "
-              "(`make run` keeps it in .engagement/dev.env)", file=sys.stderr)
+        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token",
+              file=sys.stderr)
         return 2
     database_url = None if args.no_jobs else os.environ.get("DATABASE_URL")
     try:
         run_demo(args.url, token, projects=args.projects, days=args.days,
                  first_id=args.first_id, live_seconds=args.live_seconds, rate=args.rate,
                  database_url=database_url, seed=args.seed)
-    except (DemoError, OSError) as exc:  # httpx's connection errors are OSErrors too
-        print(f"engagement demo: {exc}", file=sys.stderr)
+    except (DemoError, httpx.HTTPError, psycopg.Error) as exc:
+        print(f"engagement demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
