@@ -11,9 +11,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics, metrics_endpoint
-from service import demo_page
 from service.browser_client import cors_config, static_files_router
 from service.db import make_pool
+from service.demo_page import demo_router
 from service.errors import handle_exception
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             readyz,
             metrics_endpoint.metrics,
             static_files_router(),
-            *([demo_page.router()] if settings.demo_page else []),
+            *([demo_router()] if settings.demo_page else []),
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],

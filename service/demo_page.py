@@ -1,0 +1,107 @@
+"""The demo page (ENGAGEMENT_DEMO_PAGE): an explore feed and project pages wired with tracking.js.
+
+It needs projects to track, so the first page load registers the demo projects (ids 9001-9012)
+that are missing; existing projects with those ids are left as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.params import FromPath
+
+from service.browser_client import STATIC_DIR
+from service.internal import store
+from service.runtime import Runtime, runtime_of
+
+DEMO_PATH = "/demo"
+PAGES = STATIC_DIR / "demo"
+HTML = "text/html; charset=utf-8"
+
+
+class DemoProject(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    author: str
+    owner_id: int
+    age_days: int
+
+
+DEMO_PROJECTS = (
+    DemoProject(9001, "Tiny ray tracer", "ada", 501, 2),
+    DemoProject(9002, "Pixel garden", "grace", 502, 9),
+    DemoProject(9003, "Chess openings explorer", "linus", 503, 1),
+    DemoProject(9004, "Synth in the browser", "ada", 501, 30),
+    DemoProject(9005, "Weather haiku bot", "margaret", 504, 4),
+    DemoProject(9006, "Maze generator", "grace", 502, 14),
+    DemoProject(9007, "Transit map redraw", "ken", 505, 0),
+    DemoProject(9008, "Plant watering sensor", "barbara", 506, 60),
+    DemoProject(9009, "Fractal zoomer", "linus", 503, 6),
+    DemoProject(9010, "Recipe scaler", "margaret", 504, 3),
+    DemoProject(9011, "Night sky planner", "ken", 505, 20),
+    DemoProject(9012, "Retro game jam entry", "barbara", 506, 7),
+)
+
+
+class DemoSeed:
+    """Registers the demo projects once per worker, on the first page load."""
+
+    def __init__(self) -> None:
+        self._done = False
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, runtime: Runtime) -> None:
+        if self._done:
+            return
+        async with self._lock:
+            if self._done:
+                return
+            now = datetime.now(UTC)
+            async with runtime.pool.connection() as conn:
+                for p in DEMO_PROJECTS:
+                    # only missing ones: never overwrite a real project that has a demo id
+                    if not await store.project_exists(conn, p.id):
+                        await store.upsert_project(conn, p.id, p.owner_id, False,
+                                                   now - timedelta(days=p.age_days))
+            self._done = True
+
+
+def _page(name: str) -> Response[bytes]:
+    return Response((PAGES / name).read_bytes(), media_type=HTML,
+                    headers={"Cache-Control": "no-store"})
+
+
+def _seed(request: Request) -> DemoSeed:
+    # one per app (tests build several apps, each on its own database)
+    seed: DemoSeed | None = getattr(request.app.state, "demo_seed", None)
+    if seed is None:
+        seed = request.app.state.demo_seed = DemoSeed()
+    return seed
+
+
+@get("/", operation_id="demoFeed", include_in_schema=False)
+async def feed(request: Request) -> Response[bytes]:
+    """The demo explore feed: tabs, project cards, click tracking."""
+    await _seed(request).ensure(runtime_of(request))
+    return _page("feed.html")
+
+
+@get("/projects/{project_id:int}", operation_id="demoProject", include_in_schema=False)
+async def project(request: Request, project_id: FromPath[int]) -> Response[bytes]:
+    """A demo project page: view tracking, related projects."""
+    await _seed(request).ensure(runtime_of(request))
+    return _page("project.html")
+
+
+@get("/projects.json", operation_id="demoProjects", include_in_schema=False)
+async def projects() -> tuple[DemoProject, ...]:
+    """The demo projects the pages show."""
+    return DEMO_PROJECTS
+
+
+def demo_router() -> Router:
+    """The /demo/ routes; mounted only when ENGAGEMENT_DEMO_PAGE is on."""
+    return Router(DEMO_PATH, route_handlers=[feed, project, projects], include_in_schema=False)

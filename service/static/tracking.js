@@ -1,0 +1,539 @@
+// Browser client of the engagement service: project views and feed clicks, fire-and-forget.
+// Dependency-free ES module, served by the service at /static/tracking.js (types: tracking.d.ts).
+//
+//   import { configure, trackProjectView, getViewSourceFromReferrer,
+//            trackProjectClick, getClickSourceFromTab } from 'https://engagement.example/static/tracking.js';
+//   configure({ getToken: () => session.accessToken });       // optional
+//   trackProjectView(42);                                    // source from document.referrer
+//   trackProjectClick(42, getClickSourceFromTab('trending'), 3);
+//
+// Nothing here ever throws into the page or blocks it: every failure ends in a resolved
+// promise and, if configured, a call to `onError`.
+
+export const VIEW_SOURCES = Object.freeze(['explore', 'profile', 'direct', 'search', 'embed']);
+export const CLICK_SOURCES = Object.freeze([
+  'explore_for_you', 'explore_trending', 'explore_new', 'explore_news',
+  'search', 'profile', 'related',
+]);
+/** The batch endpoint takes at most this many clicks per request. */
+export const MAX_BATCH_SIZE = 50;
+
+const MAX_ID = (1n << 63n) - 1n;
+const MAX_POSITION = 2 ** 31 - 1;
+const BEACON_TYPE = 'text/plain;charset=UTF-8'; // CORS-safelisted: a beacon needs no preflight
+
+const TAB_SOURCES = Object.freeze({
+  'for-you': 'explore_for_you', foryou: 'explore_for_you', 'for-you-feed': 'explore_for_you',
+  trending: 'explore_trending', popular: 'explore_trending',
+  new: 'explore_new', newest: 'explore_new', latest: 'explore_new', recent: 'explore_new',
+  news: 'explore_news',
+  search: 'search', profile: 'profile', related: 'related',
+});
+
+/** Referrer paths per view source; checked in this order, the first match wins. */
+export const DEFAULT_VIEW_SOURCE_PATTERNS = Object.freeze({
+  search: Object.freeze([/^\/search(?:[/?#]|$)/, /[?&](?:q|query|search)=/]),
+  profile: Object.freeze([/^\/(?:u|user|users|profile|profiles)\/[^/?#]+/, /^\/@[^/?#]+/]),
+  explore: Object.freeze([/^\/(?:[?#]|$)/, /^\/(?:explore|feed|discover)(?:[/?#]|$)/]),
+});
+const PATTERN_ORDER = ['search', 'profile', 'explore'];
+
+const DEFAULTS = Object.freeze({
+  baseUrl: undefined, // undefined: the origin this module was loaded from (else same origin)
+  token: null,
+  getToken: null,
+  sessionKey: null,
+  credentials: 'include',
+  flushDelayMs: 1000,
+  batchSize: MAX_BATCH_SIZE,
+  maxQueueSize: 1000,
+  maxRetries: 8,
+  retryBaseMs: 500,
+  retryMaxMs: 30000,
+  viewSourcePatterns: DEFAULT_VIEW_SOURCE_PATTERNS,
+  siteOrigins: null,
+  onError: null,
+});
+
+function moduleOrigin() {
+  try {
+    const url = new URL(import.meta.url);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : '';
+  } catch {
+    return '';
+  }
+}
+
+function browserEnvironment() {
+  const g = globalThis;
+  const nav = g.navigator;
+  return {
+    fetch: typeof g.fetch === 'function' ? g.fetch.bind(g) : null,
+    sendBeacon: nav && typeof nav.sendBeacon === 'function' ? nav.sendBeacon.bind(nav) : null,
+    window: g.window ?? null,
+    document: g.document ?? null,
+    location: g.location ?? null,
+    setTimeout: g.setTimeout.bind(g),
+    clearTimeout: g.clearTimeout.bind(g),
+    random: Math.random,
+    crypto: g.crypto ?? null,
+    moduleOrigin: moduleOrigin(),
+  };
+}
+
+/** The click source of a feed tab ('for-you', 'trending', 'new', 'news', 'search', ...). */
+export function getClickSourceFromTab(tab) {
+  try {
+    const key = String(tab ?? '').trim().toLowerCase().replace(/[\s_]+/g, '-');
+    if (CLICK_SOURCES.includes(key.replace(/-/g, '_'))) return key.replace(/-/g, '_');
+    return TAB_SOURCES[key] ?? TAB_SOURCES[key.replace(/-/g, '')] ?? 'explore_for_you';
+  } catch {
+    return 'explore_for_you';
+  }
+}
+
+function projectIdText(projectId) {
+  let text;
+  if (typeof projectId === 'number') {
+    if (!Number.isSafeInteger(projectId) || projectId < 1) return null;
+    text = String(projectId);
+  } else if (typeof projectId === 'bigint' || typeof projectId === 'string') {
+    text = String(projectId).trim();
+    if (!/^[1-9][0-9]{0,18}$/.test(text)) return null;
+  } else {
+    return null;
+  }
+  return BigInt(text) <= MAX_ID ? text : null;
+}
+
+function validPosition(position) {
+  if (position === undefined || position === null) return null;
+  const n = typeof position === 'string' && /^[0-9]+$/.test(position.trim())
+    ? Number(position) : position;
+  return Number.isInteger(n) && n >= 0 && n <= MAX_POSITION ? n : undefined;
+}
+
+function matches(pattern, url) {
+  if (pattern instanceof RegExp) {
+    pattern.lastIndex = 0;
+    return pattern.test(url.pathname + url.search);
+  }
+  if (typeof pattern === 'string') return url.pathname.startsWith(pattern);
+  if (typeof pattern === 'function') return Boolean(pattern(url));
+  return false;
+}
+
+/** A tracker with its own queue and settings; the module's functions use a default one. */
+export function createTracker(options = {}, environment = undefined) {
+  const env = { ...browserEnvironment(), ...(environment ?? {}) };
+  let config = { ...DEFAULTS };
+  const queue = []; // click items (JSON text) not yet sent
+  const waiting = new Set(); // requests between a failed attempt and their retry
+  let flushTimer = null;
+  let listening = false;
+  let lastToken = null;
+
+  function report(event) {
+    try {
+      if (typeof config.onError === 'function') config.onError(event);
+    } catch {
+      // a faulty onError must not break tracking either
+    }
+  }
+
+  function configure(opts = {}) {
+    try {
+      const next = { ...config };
+      for (const [key, value] of Object.entries(opts ?? {})) {
+        if (!(key in DEFAULTS)) continue;
+        next[key] = value;
+      }
+      if (opts && opts.viewSourcePatterns) {
+        next.viewSourcePatterns = { ...DEFAULT_VIEW_SOURCE_PATTERNS, ...opts.viewSourcePatterns };
+      }
+      next.batchSize = clampInt(next.batchSize, 1, MAX_BATCH_SIZE, MAX_BATCH_SIZE);
+      next.maxQueueSize = clampInt(next.maxQueueSize, 1, 100000, DEFAULTS.maxQueueSize);
+      next.maxRetries = clampInt(next.maxRetries, 0, 100, DEFAULTS.maxRetries);
+      next.flushDelayMs = clampInt(next.flushDelayMs, 0, 600000, DEFAULTS.flushDelayMs);
+      next.retryBaseMs = clampInt(next.retryBaseMs, 1, 600000, DEFAULTS.retryBaseMs);
+      next.retryMaxMs = clampInt(next.retryMaxMs, next.retryBaseMs, 3600000, DEFAULTS.retryMaxMs);
+      config = next;
+    } catch (error) {
+      report({ kind: 'config', reason: 'invalid', error });
+    }
+  }
+
+  function apiUrl(path) {
+    const base = typeof config.baseUrl === 'string' ? config.baseUrl : env.moduleOrigin;
+    return String(base || '').replace(/\/+$/, '') + path;
+  }
+
+  function isFramed() {
+    const win = env.window;
+    if (!win) return false;
+    try {
+      return win.top !== win.self;
+    } catch {
+      return true; // reading top can only fail across origins, i.e. inside a frame
+    }
+  }
+
+  function siteOrigins() {
+    if (Array.isArray(config.siteOrigins)) return config.siteOrigins;
+    return env.location && env.location.origin ? [env.location.origin] : [];
+  }
+
+  function getViewSourceFromReferrer(referrer = undefined) {
+    try {
+      if (isFramed()) return 'embed';
+      const ref = referrer === undefined ? env.document?.referrer : referrer;
+      if (!ref) return 'direct';
+      const base = env.location && env.location.href ? env.location.href : undefined;
+      const url = new URL(String(ref), base);
+      const origins = siteOrigins();
+      if (origins.length && !origins.includes(url.origin)) return 'direct';
+      const patterns = config.viewSourcePatterns || DEFAULT_VIEW_SOURCE_PATTERNS;
+      const order = [...PATTERN_ORDER, ...Object.keys(patterns).filter((s) => !PATTERN_ORDER.includes(s))];
+      for (const source of order) {
+        if (!VIEW_SOURCES.includes(source)) continue;
+        const list = patterns[source];
+        if (Array.isArray(list) && list.some((p) => matches(p, url))) return source;
+      }
+    } catch {
+      // an unparsable referrer tells us nothing
+    }
+    return 'direct';
+  }
+
+  function newKey() {
+    try {
+      if (env.crypto && typeof env.crypto.randomUUID === 'function') return env.crypto.randomUUID();
+      if (env.crypto && typeof env.crypto.getRandomValues === 'function') {
+        const bytes = env.crypto.getRandomValues(new Uint8Array(16));
+        return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+    } catch {
+      // fall through: insecure contexts may lack randomUUID
+    }
+    let key = '';
+    for (let i = 0; i < 32; i += 1) key += Math.floor(env.random() * 16).toString(16);
+    return key;
+  }
+
+  function tokenNow() {
+    // Synchronous view of the token, for page unload where nothing can be awaited.
+    if (config.token) return String(config.token);
+    if (typeof config.getToken !== 'function') return null;
+    try {
+      const value = config.getToken();
+      if (value && typeof value.then === 'function') {
+        value.then((t) => { lastToken = t || null; }, () => {});
+        return lastToken;
+      }
+      lastToken = value || null;
+      return lastToken;
+    } catch {
+      return lastToken;
+    }
+  }
+
+  async function resolveToken() {
+    if (config.token) return String(config.token);
+    if (typeof config.getToken !== 'function') return null;
+    try {
+      lastToken = (await config.getToken()) || null;
+    } catch (error) {
+      report({ kind: 'token', reason: 'getToken failed', error });
+    }
+    return lastToken;
+  }
+
+  function headersFor(request, token) {
+    const headers = { 'Content-Type': 'application/json', 'Idempotency-Key': request.key };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (config.sessionKey) headers['X-Session-Key'] = String(config.sessionKey);
+    return headers;
+  }
+
+  function makeRequest(kind, path, body, extra = {}) {
+    let resolve;
+    const done = new Promise((r) => { resolve = r; });
+    return { kind, url: apiUrl(path), body, key: newKey(), attempts: 0, settled: false,
+      resolve, done, ...extra };
+  }
+
+  function settle(request, result) {
+    if (request.settled) return;
+    request.settled = true;
+    request.resolve(result);
+  }
+
+  function backoffMs(attempts, retryAfter) {
+    const exp = Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+    let delay = exp / 2 + (exp / 2) * env.random(); // "equal jitter": spread, never near zero
+    if (retryAfter !== null) delay = Math.max(delay, Math.min(config.retryMaxMs, retryAfter * 1000));
+    return Math.round(delay);
+  }
+
+  function retryAfterSeconds(response) {
+    try {
+      const raw = response && response.headers && response.headers.get('retry-after');
+      const n = raw === null || raw === undefined ? NaN : Number(raw);
+      return Number.isFinite(n) && n >= 0 ? n : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function outcomeOf(request, response) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (request.kind === 'view') {
+      if (response.ok) return body && body.status === 'deduplicated' ? 'deduplicated' : 'recorded';
+      return response.status === 404 ? 'not_found' : 'rejected';
+    }
+    if (response.ok) {
+      const count = body && Number.isInteger(body.count) ? body.count : request.size;
+      const skipped = body && Number.isInteger(body.skipped) ? body.skipped : 0;
+      return { status: 'sent', count, skipped };
+    }
+    return { status: 'rejected', count: 0, skipped: 0 };
+  }
+
+  function failedResult(request) {
+    return request.kind === 'view' ? 'failed' : { status: 'failed', count: 0, skipped: 0 };
+  }
+
+  function retryOrGiveUp(request, response, error) {
+    const status = response ? response.status : null;
+    if (request.attempts > config.maxRetries) {
+      report({ kind: request.kind, reason: 'gave up', status, error, attempts: request.attempts });
+      settle(request, failedResult(request));
+      return;
+    }
+    const entry = { request, timer: null };
+    entry.timer = env.setTimeout(() => {
+      waiting.delete(entry);
+      attempt(request);
+    }, backoffMs(request.attempts, retryAfterSeconds(response)));
+    waiting.add(entry);
+  }
+
+  async function attempt(request, unloading = false) {
+    if (request.settled) return;
+    if (typeof env.fetch !== 'function') {
+      settle(request, failedResult(request));
+      return;
+    }
+    request.attempts += 1;
+    let response;
+    try {
+      // At unload the fetch must start in this task: no awaiting a token there.
+      const token = unloading ? tokenNow() : await resolveToken();
+      const headers = headersFor(request, token);
+      // keepalive: the request survives a navigation started while it is in flight, so an
+      // in-flight batch never needs re-sending at page unload.
+      response = await env.fetch(request.url, {
+        method: 'POST', headers, body: request.body, credentials: config.credentials,
+        keepalive: true,
+      });
+    } catch (error) {
+      retryOrGiveUp(request, null, error);
+      return;
+    }
+    try {
+      if (response.status === 429 || response.status >= 500) {
+        retryOrGiveUp(request, response, null);
+        return;
+      }
+      const result = await outcomeOf(request, response);
+      if (!response.ok) {
+        report({ kind: request.kind, reason: 'rejected', status: response.status });
+      }
+      settle(request, result); // acknowledged (or refused): never sent again
+    } catch (error) {
+      report({ kind: request.kind, reason: 'unexpected', error });
+      settle(request, failedResult(request));
+    }
+  }
+
+  function sendAtUnload(request) {
+    // A beacon carries no headers; use it only when none is needed: anonymous identity comes
+    // from cookies, and a first attempt has no Idempotency-Key worth keeping.
+    const needsHeaders = Boolean(tokenNow() || config.sessionKey || request.attempts > 0);
+    if (!needsHeaders && typeof env.sendBeacon === 'function' && typeof Blob === 'function') {
+      try {
+        if (env.sendBeacon(request.url, new Blob([request.body], { type: BEACON_TYPE }))) {
+          settle(request, request.kind === 'view' ? 'sent'
+            : { status: 'sent', count: request.size, skipped: 0 });
+          return;
+        }
+      } catch {
+        // the browser refused the beacon: fall back to a keepalive fetch
+      }
+    }
+    attempt(request, true);
+  }
+
+  function takeBatch() {
+    const items = queue.splice(0, config.batchSize);
+    return makeRequest('clicks', '/api/v1/projects/track-clicks/',
+      `{"clicks":[${items.join(',')}]}`, { size: items.length });
+  }
+
+  function flush() {
+    try {
+      if (flushTimer !== null) {
+        env.clearTimeout(flushTimer);
+        flushTimer = null;
+      }
+      const pending = [];
+      while (queue.length) {
+        const request = takeBatch();
+        pending.push(request.done);
+        attempt(request);
+      }
+      return Promise.all(pending).then(() => undefined, () => undefined);
+    } catch (error) {
+      report({ kind: 'clicks', reason: 'unexpected', error });
+      return Promise.resolve();
+    }
+  }
+
+  function flushAtUnload() {
+    try {
+      if (flushTimer !== null) {
+        env.clearTimeout(flushTimer);
+        flushTimer = null;
+      }
+      const requests = [];
+      for (const entry of waiting) {
+        env.clearTimeout(entry.timer);
+        requests.push(entry.request);
+      }
+      waiting.clear();
+      while (queue.length) requests.push(takeBatch());
+      for (const request of requests) sendAtUnload(request);
+    } catch (error) {
+      report({ kind: 'clicks', reason: 'unexpected', error });
+    }
+  }
+
+  function onVisibilityChange() {
+    if (env.document && env.document.visibilityState === 'hidden') flushAtUnload();
+  }
+
+  function listen() {
+    if (listening) return;
+    listening = true;
+    try {
+      if (env.window && typeof env.window.addEventListener === 'function') {
+        env.window.addEventListener('pagehide', flushAtUnload);
+      }
+      if (env.document && typeof env.document.addEventListener === 'function') {
+        env.document.addEventListener('visibilitychange', onVisibilityChange);
+      }
+    } catch {
+      // no page lifecycle events: clicks still go out after the flush delay
+    }
+  }
+
+  function trackProjectView(projectId, source = undefined) {
+    try {
+      listen();
+      const id = projectIdText(projectId);
+      const chosen = source === undefined || source === null ? getViewSourceFromReferrer() : source;
+      if (id === null || !VIEW_SOURCES.includes(chosen)) {
+        report({ kind: 'view', reason: id === null ? 'invalid project id' : 'invalid source' });
+        return Promise.resolve('ignored');
+      }
+      const request = makeRequest('view', `/api/v1/projects/${id}/track-view/`,
+        JSON.stringify({ source: chosen }));
+      attempt(request);
+      return request.done;
+    } catch (error) {
+      report({ kind: 'view', reason: 'unexpected', error });
+      return Promise.resolve('failed');
+    }
+  }
+
+  function trackProjectClick(projectId, source, position = undefined) {
+    try {
+      listen();
+      const id = projectIdText(projectId);
+      const pos = validPosition(position);
+      // One invalid item makes the server refuse the whole batch, so refuse it here instead.
+      if (id === null || !CLICK_SOURCES.includes(source) || pos === undefined) {
+        const reason = id === null ? 'invalid project id'
+          : pos === undefined ? 'invalid position' : 'invalid source';
+        report({ kind: 'click', reason });
+        return false;
+      }
+      if (queue.length >= config.maxQueueSize) {
+        report({ kind: 'click', reason: 'queue full' });
+        return false;
+      }
+      queue.push(`{"project_id":${id},"source":"${source}"`
+        + (pos === null ? '}' : `,"position":${pos}}`));
+      if (queue.length >= config.batchSize) {
+        flush();
+      } else if (flushTimer === null) {
+        flushTimer = env.setTimeout(() => {
+          flushTimer = null;
+          flush();
+        }, config.flushDelayMs);
+      }
+      return true;
+    } catch (error) {
+      report({ kind: 'click', reason: 'unexpected', error });
+      return false;
+    }
+  }
+
+  function pending() {
+    return { queued: queue.length, retrying: waiting.size };
+  }
+
+  configure(options);
+  return {
+    configure, trackProjectView, trackProjectClick, getViewSourceFromReferrer,
+    getClickSourceFromTab, flush, flushAtUnload, pending,
+  };
+}
+
+function clampInt(value, min, max, fallback) {
+  const n = Number(value);
+  if (!Number.isFinite(n)) return fallback;
+  return Math.min(max, Math.max(min, Math.round(n)));
+}
+
+const tracker = createTracker();
+
+/** Change settings of the module's tracker: baseUrl, token / getToken, batching, retries, patterns. */
+export function configure(options) {
+  tracker.configure(options);
+}
+
+/** Record a project page view now; source defaults to one derived from document.referrer. */
+export function trackProjectView(projectId, source) {
+  return tracker.trackProjectView(projectId, source);
+}
+
+/** The view source of a page reached from `referrer` (default document.referrer). */
+export function getViewSourceFromReferrer(referrer) {
+  return tracker.getViewSourceFromReferrer(referrer);
+}
+
+/** Queue a click on a project card; sent in batches, and at page unload at the latest. */
+export function trackProjectClick(projectId, source, position) {
+  return tracker.trackProjectClick(projectId, source, position);
+}
+
+/** Send the queued clicks now; resolves when they are acknowledged or given up. */
+export function flush() {
+  return tracker.flush();
+}
