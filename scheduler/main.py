@@ -8,6 +8,7 @@ stops scheduling the moment it is gone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -41,10 +42,8 @@ def job_intervals(settings: Settings, profile: str) -> dict[str, int]:
 
 
 def _safe_run(name: str, ctx: JobContext) -> None:
-    try:
+    with contextlib.suppress(Exception):  # run_job logged and counted it; next run retries
         run_job(name, ctx)
-    except Exception:
-        pass  # run_job logged and counted it; the next run tries again
     if name == "refresh-rollups":
         try:
             measure_rollup_lag(ctx)
@@ -97,10 +96,8 @@ class Leader:
 
     def release(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self.conn.close()
-            except psycopg.Error:
-                pass
         self.conn = None
 
 

@@ -3,13 +3,13 @@
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import psycopg
 import pytest
 
 from scheduler.jobs import JobContext, run_job
 from service.sources import ClickSource, ViewSource
-from typing import get_args
 
 VIEW_SOURCES = get_args(ViewSource)
 CLICK_SOURCES = get_args(ClickSource)
@@ -32,11 +32,14 @@ RAW_VS_HOURLY = {
         "SELECT bucket, project_id, likes, unlikes FROM project_likes_hourly",
     ),
     "project_engagement_hourly": (
-        """SELECT bucket, project_id, sum(v)::bigint, sum(c)::bigint, sum(l)::bigint, sum(u)::bigint FROM (
-             SELECT date_trunc('hour', created_at, 'UTC') bucket, project_id, 1 v, 0 c, 0 l, 0 u FROM project_views
-             UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), project_id, 0, 1, 0, 0 FROM project_clicks
-             UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), project_id, 0, 0,
-                              (action = 1)::int, (action = -1)::int FROM project_likes) x
+        """SELECT bucket, project_id, sum(v)::bigint, sum(c)::bigint, sum(l)::bigint,
+                  sum(u)::bigint
+           FROM (SELECT date_trunc('hour', created_at, 'UTC') bucket, project_id,
+                        1 v, 0 c, 0 l, 0 u FROM project_views
+                 UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), project_id,
+                        0, 1, 0, 0 FROM project_clicks
+                 UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), project_id,
+                        0, 0, (action = 1)::int, (action = -1)::int FROM project_likes) x
            GROUP BY 1, 2""",
         "SELECT bucket, project_id, views, clicks, likes, unlikes FROM project_engagement_hourly",
     ),
@@ -137,7 +140,7 @@ def test_refresh_runs_safely_alongside_itself_and_ingest(api, db, settings, prof
         while not stop.is_set():
             try:
                 refresh(settings, profile)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
                 return
 
