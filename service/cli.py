@@ -147,14 +147,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "service.cli"]
     serve = [*exe, "serve", "--port", str(args.port), "--workers", str(args.workers)]
     children = [subprocess.Popen(serve, env=env), subprocess.Popen([*exe, "scheduler"], env=env)]
+    scheduler_port = env.get("ENGAGEMENT_SCHEDULER_PORT", "9100")
     print(
-        "\n  engagement service  http://127.0.0.1:%d   (profile %s)\n"
-        "  metrics             http://127.0.0.1:%d/metrics, scheduler http://127.0.0.1:%s/metrics\n"
-        "  OpenAPI             http://127.0.0.1:%d/schema\n"
-        "  DATABASE_URL        %s\n"
-        "  service token       %s   (also in .engagement/dev.env)\n"
-        % (args.port, profile, args.port, env.get("ENGAGEMENT_SCHEDULER_PORT", "9100"),
-           args.port, env["DATABASE_URL"], env["ENGAGEMENT_SERVICE_TOKEN"]),
+        f"\n  engagement service  http://127.0.0.1:{args.port}   (profile {profile})\n"
+        f"  metrics             http://127.0.0.1:{args.port}/metrics, "
+        f"scheduler http://127.0.0.1:{scheduler_port}/metrics\n"
+        f"  OpenAPI             http://127.0.0.1:{args.port}/schema\n"
+        f"  DATABASE_URL        {env['DATABASE_URL']}\n"
+        f"  service token       {env['ENGAGEMENT_SERVICE_TOKEN']}   (also in .engagement/dev.env)\n",
         flush=True,
     )
     stopping = False
