@@ -53,7 +53,7 @@ class IdentityResolver:
             raise Unauthorized("the bearer token is not valid") from None
         sub = claims.get("sub")
         try:
-            user_id = int(sub)
+            user_id = int(str(sub))
         except (TypeError, ValueError):
             raise Unauthorized("the bearer token's `sub` must be a user id") from None
         if not 0 < user_id < 2**63:

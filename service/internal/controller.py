@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from litestar import Request, Response, Router, delete, post, put
@@ -14,8 +15,11 @@ from service.internal import store
 from service.internal.auth import require_service_token
 from service.internal.schemas import (
     AnonymizedOut,
+    ImportClick,
     ImportIn,
+    ImportLike,
     ImportOut,
+    ImportView,
     LikeIn,
     LikeOut,
     ProjectIn,
@@ -76,7 +80,9 @@ async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut
         raise BadRequest(f"at most {settings.import_max_items} items per import, got {total}")
     now = datetime.now(UTC)
     oldest = now - timedelta(days=settings.raw_retention_days)
-    for kind, items in (("views", data.views), ("clicks", data.clicks), ("likes", data.likes)):
+    batches: tuple[tuple[str, Sequence[ImportView | ImportClick | ImportLike]], ...] = (
+        ("views", data.views), ("clicks", data.clicks), ("likes", data.likes))
+    for kind, items in batches:
         for index, item in enumerate(items):
             if item.created_at > now + FUTURE_SKEW:
                 raise BadRequest(f"`{kind}[{index}].created_at` is in the future")
