@@ -98,11 +98,13 @@ def measure_rollup_lag(ctx: JobContext) -> None:
 
 
 def prune_dedup(ctx: JobContext) -> str:
-    """Forget dedup rows older than the window: keeps that table bounded."""
+    """Forget dedup rows and Idempotency-Keys past their windows: keeps both tables bounded."""
     with ctx.connect() as conn:
         cur = conn.execute(q("prune_dedup"),
                            {"window_seconds": ctx.settings.view_dedup_seconds})
-        return f"{cur.rowcount} dedup rows pruned"
+        keys = conn.execute(q("prune_idempotency_keys"),
+                            {"ttl_seconds": ctx.settings.idempotency_ttl_seconds})
+        return f"{cur.rowcount} dedup rows, {keys.rowcount} idempotency keys pruned"
 
 
 def retention(ctx: JobContext) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics, metrics_endpoint
+from service.bots import is_bot
 from service.browser_client import cors_config, static_files_router
 from service.db import make_pool
 from service.demo_page import demo_router
@@ -18,7 +20,9 @@ from service.errors import handle_exception
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
 from service.internal.controller import router as internal_router
+from service.ratelimit import rate_limit_middleware
 from service.runtime import Runtime
+from service.security_headers import add_security_headers
 from service.settings import Settings, load_settings
 from service.tracking import controller as tracking
 from service.tracking.store import ViewStore, flush_clicks
@@ -36,8 +40,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pool = make_pool(settings)
         # wait=False: the service starts (and /readyz says why) even if the DB is down.
         await pool.open(wait=False)
-        writer_args = {"max_batch": settings.write_batch_max,
-                       "concurrency": settings.write_concurrency}
+        writer_args: dict[str, Any] = {"max_batch": settings.write_batch_max,
+                                       "concurrency": settings.write_concurrency,
+                                       "max_pending": settings.write_queue_max,
+                                       "timeout": settings.write_timeout_seconds,
+                                       "idempotency_ttl": settings.idempotency_ttl_seconds}
+        is_bot("Mozilla/5.0", settings.bot_filter)  # compiles the patterns before traffic
         runtime = Runtime(
             settings=settings,
             pool=pool,
@@ -67,7 +75,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
-        middleware=[metrics.HTTP_METRICS.middleware],
+        middleware=[metrics.HTTP_METRICS.middleware, *rate_limit_middleware(settings)],
+        before_send=[add_security_headers] if settings.security_headers else [],
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.public_max_body_bytes,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = logging.getLogger("engagement.errors")
@@ -18,9 +20,10 @@ class EngagementError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
 
 
 class BadRequest(EngagementError):
@@ -35,6 +38,22 @@ class NotFound(EngagementError):
     status_code = 404
 
 
+class UnprocessableContent(EngagementError):
+    """Well-formed but not doable as asked (an Idempotency-Key reused for another request)."""
+
+    status_code = 422
+
+
+class TooManyRequests(EngagementError):
+    """This client sent more than its rate limit allows."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(EngagementError):
     """The database cannot take the request now; the client should retry later."""
 
@@ -42,6 +61,31 @@ class ServiceUnavailable(EngagementError):
 
 
 RETRY_AFTER_SECONDS = "2"
+
+
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Litestar's error shape, as every error answer carries it."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, Any] | list[Any] | None = None
+
+
+ERROR_DESCRIPTIONS = {
+    400: "invalid request: `detail` names the problem",
+    401: "missing, invalid or expired bearer token",
+    404: "not found",
+    413: "request body too large",
+    422: "Idempotency-Key reused for a different request",
+    429: "rate limit exceeded; see Retry-After",
+    503: "database unavailable or service overloaded; retry after Retry-After seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error answers a handler can give (all in Litestar's shape)."""
+    return {code: ResponseSpec(ErrorBody, generate_examples=False,
+                               description=ERROR_DESCRIPTIONS[code]) for code in codes}
 
 
 def _body(status: int, detail: str, extra: object | None = None) -> dict[str, object]:
@@ -56,10 +100,13 @@ def handle_exception(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, EngagementError):
         status, detail, extra = exc.status_code, exc.detail, None
+        headers.update(exc.headers)
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
         if isinstance(exc, ServiceUnavailable):
             headers["Retry-After"] = RETRY_AFTER_SECONDS
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, ValidationException):
         status, extra = exc.status_code, exc.extra
         detail = _validation_detail(exc)

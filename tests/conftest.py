@@ -67,7 +67,8 @@ def pg_server() -> Iterator[Server]:
 
 def _settings_for(url: str, **overrides: object) -> Settings:
     env = {**TEST_SECRETS, "DATABASE_URL": url}
-    return load_settings(env, **overrides)
+    # Every test client shares one address; tests of the rate limit turn it back on.
+    return load_settings(env, **{"rate_limit": "", **overrides})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "ENGAGEMENT_JWT_SECRET": settings.jwt_secret,
         "ENGAGEMENT_SERVICE_TOKEN": settings.service_token,
         "ENGAGEMENT_SESSION_SECRET": settings.session_secret,
+        "ENGAGEMENT_RATE_LIMIT": settings.rate_limit,
         "ENGAGEMENT_LOG_LEVEL": "warning",
     })
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

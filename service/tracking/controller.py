@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from litestar import Request, Response, post
 from litestar.datastructures import Cookie
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from service import metrics
-from service.errors import NotFound
+from service.bots import is_bot
+from service.errors import NotFound, error_responses
+from service.idempotency import HEADER as IDEMPOTENCY_HEADER
+from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
 from service.ids import parse_path_id
 from service.runtime import Runtime, runtime_of
 from service.tracking.schemas import (
+    IGNORED,
     TrackClickIn,
     TrackClicksIn,
     TrackClicksOut,
@@ -25,6 +30,9 @@ TRACK_CLICK_PATH = "/api/v1/projects/track-click/"
 TRACK_CLICKS_PATH = "/api/v1/projects/track-clicks/"
 NOT_FOUND = "project not found"
 ONE_YEAR = 365 * 24 * 3600
+# What a track call can answer besides its success (declared so the OpenAPI is complete).
+ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
+ERRORS_NO_404 = error_responses(400, 401, 413, 422, 429, 503)
 
 
 def _viewer(request: Request, runtime: Runtime) -> Viewer:
@@ -33,7 +41,23 @@ def _viewer(request: Request, runtime: Runtime) -> Viewer:
     )
 
 
-def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime) -> Response:
+def _is_bot(request: Request, runtime: Runtime) -> bool:
+    return is_bot(request.headers.get("user-agent"), runtime.settings.bot_filter)
+
+
+async def _idempotency_key(request: Request, scope: str, viewer: Viewer) -> IdempotencyKey | None:
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:  # the common case costs nothing more
+        return None
+    # The same key may only repeat the same ask: same path, same body, same viewer as sent
+    # by the client (a session key we issued ourselves differs on every try, so not that).
+    who = (f"u:{viewer.user_id}" if viewer.user_id is not None
+           else "" if viewer.issued_session else f"s:{viewer.session_hash}")
+    return parse_key(raw, scope, request.url.path, await request.body(), who)
+
+
+def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
+             replayed: bool = False) -> Response:
     cookies = []
     if viewer.issued_session:
         s = runtime.settings
@@ -41,54 +65,92 @@ def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime) -> Res
             key=ISSUED_COOKIE, value=viewer.issued_session, max_age=ONE_YEAR, path="/",
             httponly=True, secure=s.cookie_secure, samesite=s.cookie_samesite,  # type: ignore[arg-type]
         ))
-    return Response(content=body, status_code=status, cookies=cookies)
+    return Response(content=body, status_code=status, cookies=cookies,
+                    headers=_replayed(replayed))
 
 
-@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201)
+def _replayed(replayed: bool) -> dict[str, str]:
+    return {REPLAYED_HEADER: "true"} if replayed else {}
+
+
+@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201, responses={
+    200: ResponseSpec(TrackStatus, generate_examples=False,
+                      description="deduplicated (this viewer's view is recent) or ignored "
+                                  "(a known bot): nothing stored"),
+    **ERRORS,
+})
 async def track_view(request: Request, project_id: FromPath[str],
                      data: JSONBody[TrackViewIn | None] = None) -> Response[TrackStatus]:
     """Record that someone opened a project page (deduplicated per viewer for 5 minutes)."""
     runtime = runtime_of(request)
     pid = parse_path_id(project_id, "project_id")
     source = (data or TrackViewIn()).source
+    if _is_bot(request, runtime):
+        metrics.count_event("view", source, "ignored")
+        return Response(TrackStatus(status=IGNORED), status_code=200)
     viewer = _viewer(request, runtime)
+    key = await _idempotency_key(request, "trackView", viewer)
     event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
-    (outcome,) = await runtime.views.submit((event,))
-    metrics.count_event("view", source, "skipped" if outcome == "not_found" else outcome)
+    written = await runtime.views.write((event,), key)
+    (outcome,) = written.results
+    if not written.replayed:
+        metrics.count_event("view", source, "skipped" if outcome == "not_found" else outcome)
     if outcome == "not_found":
-        raise NotFound(NOT_FOUND)
+        raise NotFound(NOT_FOUND, _replayed(written.replayed))
     status = 201 if outcome == "recorded" else 200
-    return _respond(TrackStatus(status=outcome), status, viewer, runtime)
+    return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICK_PATH, operation_id="trackClick", status_code=201)
+@post(TRACK_CLICK_PATH, operation_id="trackClick", status_code=201, responses={
+    200: ResponseSpec(TrackStatus, generate_examples=False,
+                      description="ignored: a known bot, nothing stored"),
+    **ERRORS,
+})
 async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Response[TrackStatus]:
     """Record a click on a project card in a feed."""
     runtime = runtime_of(request)
+    if _is_bot(request, runtime):
+        metrics.count_event("click", data.source, "ignored")
+        return Response(TrackStatus(status=IGNORED), status_code=200)
     viewer = _viewer(request, runtime)
+    key = await _idempotency_key(request, "trackClick", viewer)
     event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
                        data.position)
-    (stored,) = await runtime.clicks.submit((event,))
-    metrics.count_click(data.source, data.position, stored)
+    written = await runtime.clicks.write((event,), key)
+    (stored,) = written.results
+    if not written.replayed:
+        metrics.count_click(data.source, data.position, stored)
     if not stored:
-        raise NotFound(NOT_FOUND)
-    return _respond(TrackStatus(status="recorded"), 201, viewer, runtime)
+        raise NotFound(NOT_FOUND, _replayed(written.replayed))
+    return _respond(TrackStatus(status="recorded"), 201, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICKS_PATH, operation_id="trackClicks", status_code=201)
+@post(TRACK_CLICKS_PATH, operation_id="trackClicks", status_code=201, responses={
+    200: ResponseSpec(TrackClicksOut, generate_examples=False,
+                      description="ignored: a known bot, nothing stored"),
+    **ERRORS_NO_404,
+})
 async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Response[TrackClicksOut]:
     """Record up to 50 clicks at once; clicks on unknown or invisible projects are skipped."""
     runtime = runtime_of(request)
+    if _is_bot(request, runtime):
+        for click in data.clicks:
+            metrics.count_event("click", click.source, "ignored")
+        return Response(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
     viewer = _viewer(request, runtime)
+    key = await _idempotency_key(request, "trackClicks", viewer)
     events = [
         ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position)
         for c in data.clicks
     ]
-    stored = await runtime.clicks.submit(events)
-    for click, ok in zip(data.clicks, stored, strict=True):
-        metrics.count_click(click.source, click.position, ok)
+    written = await runtime.clicks.write(events, key)
+    stored = written.results
+    if not written.replayed:
+        for click, ok in zip(data.clicks, stored, strict=True):
+            metrics.count_click(click.source, click.position, ok)
     count = sum(stored)
-    return _respond(TrackClicksOut(count=count, skipped=len(stored) - count), 201, viewer, runtime)
+    return _respond(TrackClicksOut(count=count, skipped=len(stored) - count), 201, viewer,
+                    runtime, written.replayed)
 
 
 handlers = [track_view, track_click, track_clicks]

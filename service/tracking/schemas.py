@@ -10,6 +10,7 @@ from service.ids import Id, Position
 from service.sources import ClickSource, ViewSource
 
 MAX_BATCH_CLICKS = 50
+IGNORED: Literal["ignored"] = "ignored"  # the answer to a known bot: 200, nothing stored
 
 
 class TrackViewIn(msgspec.Struct, frozen=True):
@@ -28,9 +29,10 @@ class TrackClicksIn(msgspec.Struct, frozen=True):
 
 
 class TrackStatus(msgspec.Struct, frozen=True):
-    status: Literal["recorded", "deduplicated"]
+    status: Literal["recorded", "deduplicated", "ignored"]
 
 
-class TrackClicksOut(msgspec.Struct, frozen=True):
+class TrackClicksOut(msgspec.Struct, frozen=True, omit_defaults=True):
     count: int
     skipped: int
+    status: Literal["ignored"] | None = None  # only for a known bot

@@ -5,6 +5,14 @@ flushes are running, a submission starts a flush at once (no added latency when 
 under load, requests that arrive while every slot is busy queue up and go out together in
 the next statement. A future resolves only after its transaction has committed, so an
 acknowledgement still means the rows are durably stored.
+
+Bounded: at most `max_pending` submissions wait (more get a 503 at once), and none waits
+longer than `timeout` for the database — a submission still queued then gets a 503 and is
+never written; a batch waits for a connection only until its earliest deadline.
+
+Idempotency keys ride along: a batch claims its keys, writes the events of the requests
+that won their claim and stores their results, all in one transaction. Requests whose
+claim lost are answered after the commit from what the winning transaction stored.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
+
+from service import idempotency
+from service.errors import ServiceUnavailable
+from service.idempotency import IdempotencyKey
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,34 +44,81 @@ FlushFn = Callable[[psycopg.AsyncConnection, Sequence[T]], Awaitable[list[R]]]
 _RETRYABLE = (pg_errors.ForeignKeyViolation, pg_errors.DeadlockDetected,
               pg_errors.SerializationFailure)
 _ATTEMPTS = 3
+_MIN_CONNECT_WAIT = 0.1  # seconds; a retry after the deadline still gets an idle connection
+
+
+@dataclass(frozen=True, slots=True)
+class Written(Generic[R]):
+    """One result per submitted item; `replayed` when they come from an earlier request."""
+
+    results: list[R]
+    replayed: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class _Entry(Generic[T, R]):
+    items: Sequence[T]
+    key: IdempotencyKey | None
+    future: asyncio.Future[Written[R]]
+    deadline: float
+    timer: asyncio.TimerHandle | None = field(default=None)
 
 
 class BatchWriter(Generic[T, R]):
     def __init__(self, pool: AsyncConnectionPool, flush: FlushFn[T, R], *,
-                 max_batch: int, concurrency: int, name: str) -> None:
+                 max_batch: int, concurrency: int, name: str, max_pending: int = 2000,
+                 timeout: float = 1.5, idempotency_ttl: float = 86_400) -> None:
         self._pool = pool
         self._flush = flush
         self._max_batch = max_batch
         self._concurrency = concurrency
+        self._max_pending = max_pending
+        self._timeout = timeout
+        self._idempotency_ttl = idempotency_ttl
         self.name = name
-        self._pending: deque[tuple[Sequence[T], asyncio.Future[list[R]]]] = deque()
+        self._pending: deque[_Entry[T, R]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """Store `items` (all or none) and return one result per item, after commit."""
-        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, future))
+        return (await self.write(items)).results
+
+    async def write(self, items: Sequence[T], key: IdempotencyKey | None = None) -> Written[R]:
+        """Like submit; with a key, a repeat of an earlier request gets that request's results."""
+        if len(self._pending) >= self._max_pending:
+            raise ServiceUnavailable("the service is overloaded; retry later")
+        loop = asyncio.get_running_loop()
+        entry: _Entry[T, R] = _Entry(items, key, loop.create_future(), loop.time() + self._timeout)
+        entry.timer = loop.call_at(entry.deadline, self._expire, entry)
+        self._pending.append(entry)
         self._start_flushes()
-        return await future
+        return await entry.future
+
+    def _expire(self, entry: _Entry[T, R]) -> None:
+        # Still queued (a flush cancels the timer when it takes the entry): never written.
+        if not entry.future.done():
+            entry.future.set_exception(
+                ServiceUnavailable("the database did not answer in time; retry later"))
 
     def _start_flushes(self) -> None:
         while self._pending and len(self._tasks) < self._concurrency:
-            batch = [self._pending.popleft()]
-            size = len(batch[0][0])
-            while self._pending and size + len(self._pending[0][0]) <= self._max_batch:
-                items, future = self._pending.popleft()
-                batch.append((items, future))
-                size += len(items)
+            batch: list[_Entry[T, R]] = []
+            size = 0
+            while self._pending and (not batch
+                                     or size + len(self._pending[0].items) <= self._max_batch):
+                entry = self._pending.popleft()
+                if entry.future.done():  # expired or abandoned while queued
+                    continue
+                if entry.timer is not None:
+                    entry.timer.cancel()
+                batch.append(entry)
+                size += len(entry.items)
+            if not batch:
+                continue
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
@@ -67,34 +127,100 @@ class BatchWriter(Generic[T, R]):
         self._tasks.discard(task)
         self._start_flushes()
 
-    async def _run(self, batch: list[tuple[Sequence[T], asyncio.Future[list[R]]]]) -> None:
-        flat = [item for items, _ in batch for item in items]
+    async def _run(self, batch: list[_Entry[T, R]]) -> None:
         try:
-            results = await self._write(flat)
+            outcomes = await self._write(batch)
         except BaseException as exc:  # every waiter hears about it, nobody hangs
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        offset = 0
-        for items, future in batch:
-            if not future.done():
-                future.set_result(results[offset:offset + len(items)])
-            offset += len(items)
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if entry.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                entry.future.set_exception(outcome)
+            else:
+                entry.future.set_result(outcome)
 
-    async def _write(self, items: list[T]) -> list[R]:
+    async def _write(self, batch: list[_Entry[T, R]]) -> list[Written[R] | Exception]:
+        loop = asyncio.get_running_loop()
+        deadline = min(entry.deadline for entry in batch)
         for attempt in range(1, _ATTEMPTS + 1):
+            wait = max(deadline - loop.time(), _MIN_CONNECT_WAIT)
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    return await self._flush(conn, items)
+                async with self._pool.connection(timeout=wait) as conn:
+                    async with conn.transaction():
+                        written = await self._store(conn, batch)
+                    # Committed: from here on nothing may undo or repeat the writes.
+                    return await self._answer(conn, batch, written)
             except _RETRYABLE as exc:
                 if attempt == _ATTEMPTS:
                     raise
-                log.info("%s: retrying a batch of %d after %s", self.name, len(items),
+                log.info("%s: retrying a batch of %d after %s", self.name, len(batch),
                          type(exc).__name__)
         raise AssertionError("unreachable")
+
+    async def _store(self, conn: psycopg.AsyncConnection,
+                     batch: list[_Entry[T, R]]) -> dict[int, list[R]]:
+        """Claim keys, write the events of every request that may write; results by entry."""
+        claims: dict[tuple[str, str], IdempotencyKey] = {}
+        for entry in batch:
+            if entry.key is not None:
+                claims.setdefault(entry.key.ident, entry.key)  # the first one asks
+        won = (await idempotency.claim(conn, list(claims.values()), self._idempotency_ttl)
+               if claims else set())
+        writers: list[_Entry[T, R]] = []
+        for entry in batch:
+            if entry.key is None:
+                writers.append(entry)
+            elif entry.key.ident in won:
+                won.discard(entry.key.ident)  # a repeat inside this batch replays it
+                writers.append(entry)
+        flat = [item for entry in writers for item in entry.items]
+        results = await self._flush(conn, flat) if flat else []
+        written: dict[int, list[R]] = {}
+        offset = 0
+        for entry in writers:
+            written[id(entry)] = results[offset:offset + len(entry.items)]
+            offset += len(entry.items)
+        keyed = [entry for entry in writers if entry.key is not None]
+        if keyed:
+            await idempotency.save(conn, [e.key for e in keyed if e.key is not None],
+                                   [written[id(e)] for e in keyed])
+        return written
+
+    async def _answer(self, conn: psycopg.AsyncConnection, batch: list[_Entry[T, R]],
+                      written: dict[int, list[R]]) -> list[Written[R] | Exception]:
+        """Outcomes in batch order; requests whose claim lost get the winner's results."""
+        repeats = [e.key for e in batch if id(e) not in written and e.key is not None]
+        stored: dict[tuple[str, str], idempotency.Stored] = {}
+        failure: Exception | None = None
+        if repeats:
+            try:
+                stored = await idempotency.load(conn, repeats)
+            except psycopg.Error as exc:  # our own writes are committed; only repeats fail
+                failure = exc
+        outcomes: list[Written[R] | Exception] = []
+        for entry in batch:
+            if id(entry) in written:
+                outcomes.append(Written(written[id(entry)]))
+                continue
+            assert entry.key is not None
+            found = stored.get(entry.key.ident)
+            if failure is not None:
+                outcomes.append(failure)
+            elif found is None or found.results is None:  # pruned in between: rare
+                outcomes.append(ServiceUnavailable("could not replay this Idempotency-Key; "
+                                                   "retry later"))
+            elif found.fingerprint != entry.key.fingerprint:
+                outcomes.append(idempotency.conflict())
+            else:
+                replay: list[Any] = found.results
+                outcomes.append(Written(replay, replayed=True))
+        return outcomes
 
     async def drain(self) -> None:
         """Wait for queued and running flushes (graceful shutdown)."""
