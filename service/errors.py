@@ -115,6 +115,10 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         if status == 400 and _caused_by_bad_json(exc):
             detail = f"the request body is not valid JSON: {detail}"
         headers.update(exc.headers or {})
+    elif isinstance(exc, RecursionError):
+        # Only a hostile body gets here: Litestar decodes JSON before checking its shape,
+        # and msgspec refuses nesting deeper than the interpreter's recursion limit.
+        status, detail, extra = 400, "the request body is nested too deeply", None
     elif isinstance(exc, psycopg.OperationalError | TimeoutError):  # PoolTimeout is one
         log.warning("database unavailable: %s", type(exc).__name__)
         status, detail, extra = 503, "the database is unavailable; retry later", None

@@ -86,12 +86,12 @@ class ClientAddress:
 class RateLimitMiddleware:
     """429 with Retry-After once a client goes over any of its limits."""
 
-    def __init__(self, app: ASGIApp, *, limits: Sequence[RateLimitItem],
-                 trusted_proxies: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, *, limits: Sequence[RateLimitItem], clients: ClientAddress,
+                 limiter: SlidingWindowCounterRateLimiter) -> None:
         self.app = app
         self.limits = list(limits)
-        self.clients = ClientAddress(trusted_proxies)
-        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self.clients = clients
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope.get("method") != "OPTIONS"
@@ -116,5 +116,8 @@ def rate_limit_middleware(settings: Settings) -> list[Any]:
     """The middleware for the app, or nothing when ENGAGEMENT_RATE_LIMIT is empty or `off`."""
     if settings.rate_limit.strip().lower() in {"", "off"}:
         return []
+    # Litestar builds one middleware instance per route: they share one set of counters, so
+    # the limit is per client across all public endpoints.
     return [DefineMiddleware(RateLimitMiddleware, limits=parse_many(settings.rate_limit),
-                             trusted_proxies=settings.trusted_proxies)]
+                             clients=ClientAddress(settings.trusted_proxies),
+                             limiter=SlidingWindowCounterRateLimiter(MemoryStorage()))]
