@@ -103,13 +103,15 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(settings
     body = {"project_id": 1, "source": "search"}
     with service_process(settings, ENGAGEMENT_RATE_LIMIT="2/minute",
                          ENGAGEMENT_TRUSTED_PROXIES="127.0.0.1") as base:
-        with httpx.Client(base_url=base, headers={"User-Agent": FIREFOX}) as client:
-            def send(xff: str) -> int:
-                return client.post(CLICK, json=body, headers={"X-Forwarded-For": xff}).status_code
+        client = httpx.Client(base_url=base, headers={"User-Agent": FIREFOX})
 
-            alice = [send("203.0.113.5") for _ in range(2)]
-            spoof = send("9.9.9.9, 203.0.113.5")  # what a proxy makes of a forged header
-            bob = send("203.0.113.9")
+        def send(xff: str) -> int:
+            return client.post(CLICK, json=body, headers={"X-Forwarded-For": xff}).status_code
+
+        alice = [send("203.0.113.5") for _ in range(2)]
+        spoof = send("9.9.9.9, 203.0.113.5")  # what a proxy makes of a forged header
+        bob = send("203.0.113.9")
+        client.close()
     assert alice == [201, 201]
     assert spoof == 429
     assert bob == 201
