@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint fmt migrate clean system-packages
+.PHONY: run test install lint fmt migrate job clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ fmt: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/engagement migrate
+
+## job: run one scheduler job now against the `make run` database, e.g. make job JOB=compute-trending
+job: $(STAMP)
+	@test -f .engagement/dev.env || { echo "start 'make run' first"; exit 1; }
+	set -a && . ./.engagement/dev.env && set +a && $(BIN)/engagement run-job $(JOB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -68,6 +68,16 @@ def _prepare_multiprocess_metrics(workers: int) -> None:
         os.makedirs(directory, exist_ok=True)
 
 
+def server_options() -> dict[str, object]:
+    """How uvicorn runs the service (bench/ serves its framework baseline the same way)."""
+    return {
+        "log_level": os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
+        # uvloop and httptools (uvicorn[standard]): the C event loop and HTTP parser.
+        "loop": "uvloop", "http": "httptools",
+        "access_log": False, "proxy_headers": False, "timeout_graceful_shutdown": 10,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -76,11 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     _prepare_multiprocess_metrics(workers)
-    uvicorn.run(
-        "service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level=os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
-        access_log=False, proxy_headers=False, timeout_graceful_shutdown=10,
-    )
+    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, **server_options())  # type: ignore[arg-type]
     return 0
 
 
@@ -111,20 +118,31 @@ def cmd_run_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_secrets() -> dict[str, str]:
-    """Secrets for the embedded default, generated once and kept in .engagement/dev.env."""
-    path = DEV_DIR / "dev.env"
+DEV_ENV = DEV_DIR / "dev.env"
+
+
+def _read_dev_env() -> dict[str, str]:
     stored: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
+    if DEV_ENV.exists():
+        for line in DEV_ENV.read_text().splitlines():
             key, sep, value = line.partition("=")
             if sep:
                 stored[key.strip()] = value.strip()
+    return stored
+
+
+def _write_dev_env(values: dict[str, str]) -> None:
+    DEV_DIR.mkdir(exist_ok=True)
+    DEV_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    DEV_ENV.chmod(0o600)
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Secrets for the embedded default, generated once and kept in .engagement/dev.env."""
+    stored = _read_dev_env()
     for key in DEV_SECRETS:
         stored.setdefault(key, secrets.token_urlsafe(32))
-    DEV_DIR.mkdir(exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
-    path.chmod(0o600)
+    _write_dev_env(stored)
     return {k: os.environ.get(k) or stored[k] for k in DEV_SECRETS}
 
 
@@ -142,6 +160,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         cluster.start()
         env["DATABASE_URL"] = cluster.ensure_database("engagement")
         log.info("local PostgreSQL on 127.0.0.1:%d, data in %s", cluster.port, cluster.data_dir)
+    # Recorded so `make job JOB=...` and other commands can reach this database.
+    _write_dev_env({**_read_dev_env(), "DATABASE_URL": env["DATABASE_URL"]})
     os.environ.update(env)
     profile = migrate(load_settings(), profile=env.get("ENGAGEMENT_PROFILE"))
     exe = [sys.executable, "-m", "service.cli"]
