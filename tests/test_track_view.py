@@ -196,3 +196,22 @@ def test_out_of_range_project_id_is_400(api):
     assert r.status_code == 400
     r = api.client.post("/api/v1/projects/0/track-view/", json={})
     assert r.status_code == 400
+
+
+def test_no_raw_session_id_anywhere_in_the_database(api, database):
+    import subprocess
+
+    from service.embedded import find_bindir
+
+    api.put_project(1)
+    raw = "RAW-SESSION-abc123-should-never-be-stored"
+    api.view(1, "explore", session=raw)
+    api.client.post("/api/v1/projects/track-click/", headers={"X-Session-Key": raw},
+                    json={"project_id": 1, "source": "search", "position": 1})
+    api.client.cookies.set("sessionid", raw + "-cookie")
+    api.client.post("/api/v1/projects/track-clicks/",
+                    json={"clicks": [{"project_id": 1, "source": "related"}]})
+    dump = subprocess.run([str(find_bindir() / "pg_dump"), "--data-only", database],
+                          capture_output=True, text=True, check=True).stdout
+    assert "project_clicks" in dump
+    assert raw not in dump
