@@ -18,6 +18,15 @@ from service.settings import Settings
 log = logging.getLogger("engagement.jobs")
 
 RETENTION_BATCH = 50_000
+# The hourly tables (clear_/fill_<name>_hourly queries) recomputed for each raw relation
+# named in rollup_invalidations, in this order: the per-site ones sum the per-project ones.
+ROLLUP_TABLES: dict[str, tuple[str, ...]] = {
+    "views": ("views", "site_views"),
+    "clicks": ("clicks", "feed_clicks"),
+    "likes": ("likes",),
+    "impressions": ("impressions", "feed_impressions"),
+}
+RAW_KINDS = ("views", "clicks", "likes", "impressions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +89,9 @@ def refresh_rollups(ctx: JobContext) -> str:
             buckets.setdefault(relation, set()).add(bucket)
         for relation, hours in sorted(buckets.items()):
             params = {"buckets": sorted(hours)}
-            conn.execute(q(f"clear_{relation}_hourly"), params)
-            conn.execute(q(f"fill_{relation}_hourly"), params)
+            for table in ROLLUP_TABLES[relation]:
+                conn.execute(q(f"clear_{table}_hourly"), params)
+                conn.execute(q(f"fill_{table}_hourly"), params)
     metrics.ROLLUP_LAG.set(0)
     touched = sum(len(h) for h in buckets.values())
     return f"{touched} relation-hours recomputed from {len(claimed)} log rows"
@@ -116,7 +126,7 @@ def retention(ctx: JobContext) -> str:
         cutoff = conn.execute(
             "SELECT now() - make_interval(days => %s)", (ctx.settings.raw_retention_days,)
         ).fetchone()[0]  # type: ignore[index]
-        for kind in ("views", "clicks", "likes"):
+        for kind in RAW_KINDS:
             if ctx.profile == "timescale-apache":
                 row = conn.execute(q("drop_old_chunks"),
                                    {"table": f"project_{kind}", "cutoff": cutoff}).fetchone()

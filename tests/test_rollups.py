@@ -31,6 +31,27 @@ RAW_VS_HOURLY = {
         "FROM project_likes GROUP BY 1, 2",
         "SELECT bucket, project_id, likes, unlikes FROM project_likes_hourly",
     ),
+    "project_impressions_hourly": (
+        "SELECT date_trunc('hour', created_at, 'UTC'), project_id, source, position, variant, "
+        "count(*) FROM project_impressions GROUP BY 1, 2, 3, 4, 5",
+        "SELECT bucket, project_id, source, position, variant, impressions "
+        "FROM project_impressions_hourly",
+    ),
+    "feed_impressions_hourly": (
+        "SELECT date_trunc('hour', created_at, 'UTC'), source, position, variant, count(*) "
+        "FROM project_impressions GROUP BY 1, 2, 3, 4",
+        "SELECT bucket, source, position, variant, impressions FROM feed_impressions_hourly",
+    ),
+    "feed_clicks_hourly": (
+        "SELECT date_trunc('hour', created_at, 'UTC'), source, position, variant, count(*) "
+        "FROM project_clicks GROUP BY 1, 2, 3, 4",
+        "SELECT bucket, source, position, variant, clicks FROM feed_clicks_hourly",
+    ),
+    "site_views_hourly": (
+        "SELECT date_trunc('hour', created_at, 'UTC'), source, count(*) "
+        "FROM project_views GROUP BY 1, 2",
+        "SELECT bucket, source, views FROM site_views_hourly",
+    ),
     "project_engagement_hourly": (
         """SELECT bucket, project_id, sum(v)::bigint, sum(c)::bigint, sum(l)::bigint,
                   sum(u)::bigint
@@ -78,6 +99,21 @@ def random_history(rng, project_ids, now, n):
     return views, clicks, likes
 
 
+def insert_feed_events(db, rng, now, n):
+    """Impressions and A/B clicks straight into the raw tables (the API has no backfill for them)."""
+    project_ids = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")]
+    rows = []
+    for _ in range(n):
+        rows.append((now - timedelta(minutes=rng.randrange(0, 5 * 24 * 60)), rng.choice(project_ids),
+                     rng.choice(CLICK_SOURCES), rng.choice([None, *range(8)]),
+                     rng.choice([None, "control", "fresh-v2"])))
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO project_impressions (created_at, project_id, source, position, "
+                        "variant) VALUES (%s, %s, %s, %s, %s)", rows)
+        cur.executemany("INSERT INTO project_clicks (created_at, project_id, source, position, "
+                        "variant) VALUES (%s, %s, %s, %s, %s)", rows[: n // 5])
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_hourly_counts_equal_raw_counts_after_imports_live_events_and_deletions(
         api, db, settings, profile, seed):
@@ -95,12 +131,14 @@ def test_hourly_counts_equal_raw_counts_after_imports_live_events_and_deletions(
             api.view(pid, rng.choice(VIEW_SOURCES), session=f"r{round_}-{i}")
             api.click(pid, rng.choice(CLICK_SOURCES), rng.randrange(20))
             api.like(pid, 100 + i, rng.choice(["like", "unlike"]))
+        insert_feed_events(db, rng, now, 300)
         victim = project_ids.pop(rng.randrange(len(project_ids)))
         assert api.client.delete(f"/api/v1/internal/projects/{victim}",
                                  headers=api.internal).status_code == 204
         refresh(settings, profile)
         assert_hourly_equals_raw(db)
     assert db.execute("SELECT count(*) FROM project_engagement_hourly").fetchone()[0] > 100
+    assert db.execute("SELECT count(*) FROM feed_impressions_hourly").fetchone()[0] > 100
 
 
 def test_refresh_without_new_events_changes_nothing(api, db, settings, profile):

@@ -15,7 +15,8 @@ def _needs_timescale(profile):
 def test_raw_event_tables_are_hypertables_with_the_configured_chunk_interval(db, settings):
     rows = db.execute(
         "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1").fetchall()
-    assert [r[0] for r in rows] == ["project_clicks", "project_likes", "project_views"]
+    assert [r[0] for r in rows] == ["project_clicks", "project_impressions", "project_likes",
+                                    "project_views"]
     intervals = db.execute(
         "SELECT DISTINCT time_interval FROM timescaledb_information.dimensions "
         "WHERE hypertable_name LIKE 'project_%'").fetchall()
@@ -26,8 +27,10 @@ def test_hourly_counts_are_real_time_continuous_aggregates(db):
     rows = db.execute(
         "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates "
         "ORDER BY 1").fetchall()
-    assert rows == [("project_clicks_hourly", False), ("project_likes_hourly", False),
-                    ("project_views_hourly", False)]
+    assert rows == [("feed_clicks_hourly", False), ("feed_impressions_hourly", False),
+                    ("project_clicks_hourly", False), ("project_impressions_hourly", False),
+                    ("project_likes_hourly", False), ("project_views_hourly", False),
+                    ("site_views_hourly", False)]
 
 
 def test_refresh_retention_and_compression_policies_exist(db, settings):
@@ -38,9 +41,9 @@ def test_refresh_retention_and_compression_policies_exist(db, settings):
     by_proc: dict[str, list] = {}
     for proc, _table, config in jobs:
         by_proc.setdefault(proc, []).append(config)
-    assert len(by_proc["policy_retention"]) == 3
-    assert len(by_proc["policy_compression"]) == 3
-    assert len(by_proc["policy_refresh_continuous_aggregate"]) == 3
+    assert len(by_proc["policy_retention"]) == 4
+    assert len(by_proc["policy_compression"]) == 4
+    assert len(by_proc["policy_refresh_continuous_aggregate"]) == 7
     for config in by_proc["policy_retention"]:
         assert config["drop_after"] == f"{settings.raw_retention_days} days"
     for config in by_proc["policy_refresh_continuous_aggregate"]:

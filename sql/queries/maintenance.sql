@@ -14,6 +14,10 @@ DELETE FROM project_clicks WHERE ctid = ANY(ARRAY(
 DELETE FROM project_likes WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM project_likes WHERE created_at < %(cutoff)s LIMIT %(batch)s));
 
+-- name: delete_old_impressions
+DELETE FROM project_impressions WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM project_impressions WHERE created_at < %(cutoff)s LIMIT %(batch)s));
+
 -- name: drop_old_chunks
 -- timescale-apache: whole chunks older than the cutoff (ctid is not unique across chunks).
 SELECT count(*) FROM drop_chunks(%(table)s::regclass, older_than => %(cutoff)s::timestamptz);

@@ -46,6 +46,50 @@ FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
 JOIN project_likes AS l ON l.created_at >= b.bucket AND l.created_at < b.bucket + INTERVAL '1 hour'
 GROUP BY b.bucket, l.project_id;
 
+-- name: clear_site_views_hourly
+DELETE FROM site_views_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_site_views_hourly
+-- Runs after fill_views_hourly in the same transaction: the per-project counts are current.
+INSERT INTO site_views_hourly (bucket, source, views)
+SELECT bucket, source, sum(views)::bigint
+FROM project_views_hourly
+WHERE bucket = ANY(%(buckets)s::timestamptz[])
+GROUP BY bucket, source;
+
+-- name: clear_feed_clicks_hourly
+DELETE FROM feed_clicks_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_feed_clicks_hourly
+-- From raw events: project_clicks_hourly has no variant.
+INSERT INTO feed_clicks_hourly (bucket, source, position, variant, clicks)
+SELECT b.bucket, c.source, c.position, c.variant, count(*)
+FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
+JOIN project_clicks AS c ON c.created_at >= b.bucket AND c.created_at < b.bucket + INTERVAL '1 hour'
+GROUP BY b.bucket, c.source, c.position, c.variant;
+
+-- name: clear_impressions_hourly
+DELETE FROM project_impressions_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_impressions_hourly
+INSERT INTO project_impressions_hourly (bucket, project_id, source, position, variant, impressions)
+SELECT b.bucket, i.project_id, i.source, i.position, i.variant, count(*)
+FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
+JOIN project_impressions AS i
+  ON i.created_at >= b.bucket AND i.created_at < b.bucket + INTERVAL '1 hour'
+GROUP BY b.bucket, i.project_id, i.source, i.position, i.variant;
+
+-- name: clear_feed_impressions_hourly
+DELETE FROM feed_impressions_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
+
+-- name: fill_feed_impressions_hourly
+-- Runs after fill_impressions_hourly in the same transaction: the per-project counts are current.
+INSERT INTO feed_impressions_hourly (bucket, source, position, variant, impressions)
+SELECT bucket, source, position, variant, sum(impressions)::bigint
+FROM project_impressions_hourly
+WHERE bucket = ANY(%(buckets)s::timestamptz[])
+GROUP BY bucket, source, position, variant;
+
 -- name: cagg_watermark_lag
 -- Seconds between now and the end of what the continuous aggregates have materialised.
 SELECT extract(epoch FROM now() - min(_timescaledb_functions.to_timestamp(
