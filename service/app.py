@@ -25,7 +25,7 @@ from service.runtime import Runtime
 from service.security_headers import add_security_headers
 from service.settings import Settings, load_settings
 from service.tracking import controller as tracking
-from service.tracking.store import ViewStore, flush_clicks
+from service.tracking.store import ViewStore, flush_clicks, flush_impressions
 from service.tracking.writer import BatchWriter
 from service.trending.controller import list_trending
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             views=BatchWriter(pool, ViewStore(settings.view_dedup_seconds).flush,
                               name="views", **writer_args),
             clicks=BatchWriter(pool, flush_clicks, name="clicks", **writer_args),
+            impressions=BatchWriter(pool, flush_impressions, name="impressions", **writer_args),
         )
         app.state.runtime = runtime
         try:
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await runtime.views.drain()
             await runtime.clicks.drain()
+            await runtime.impressions.drain()
             await pool.close()
 
     return Litestar(

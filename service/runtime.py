@@ -9,7 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from service.identity import IdentityResolver
 from service.settings import Settings
-from service.tracking.store import ClickEvent, ViewEvent, ViewOutcome
+from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent, ViewOutcome
 from service.tracking.writer import BatchWriter
 
 
@@ -20,6 +20,7 @@ class Runtime:
     identity: IdentityResolver
     views: BatchWriter[ViewEvent, ViewOutcome]
     clicks: BatchWriter[ClickEvent, bool]
+    impressions: BatchWriter[ImpressionEvent, bool]
     profile: str | None = None
 
 

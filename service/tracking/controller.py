@@ -20,14 +20,17 @@ from service.tracking.schemas import (
     TrackClickIn,
     TrackClicksIn,
     TrackClicksOut,
+    TrackImpressionsIn,
+    TrackImpressionsOut,
     TrackStatus,
     TrackViewIn,
 )
-from service.tracking.store import ClickEvent, ViewEvent
+from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent
 
 TRACK_VIEW_PATH = "/api/v1/projects/{project_id:str}/track-view/"
 TRACK_CLICK_PATH = "/api/v1/projects/track-click/"
 TRACK_CLICKS_PATH = "/api/v1/projects/track-clicks/"
+TRACK_IMPRESSIONS_PATH = "/api/v1/projects/track-impressions/"
 NOT_FOUND = "project not found"
 ONE_YEAR = 365 * 24 * 3600
 # What a track call can answer besides its success (declared so the OpenAPI is complete).
@@ -115,7 +118,7 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
     viewer = _viewer(request, runtime)
     key = await _idempotency_key(request, "trackClick", viewer)
     event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
-                       data.position)
+                       data.position, data.variant)
     written = await runtime.clicks.write((event,), key)
     (stored,) = written.results
     if not written.replayed:
@@ -140,7 +143,8 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
     viewer = _viewer(request, runtime)
     key = await _idempotency_key(request, "trackClicks", viewer)
     events = [
-        ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position)
+        ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position,
+                   c.variant)
         for c in data.clicks
     ]
     written = await runtime.clicks.write(events, key)
@@ -153,4 +157,31 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
                     runtime, written.replayed)
 
 
-handlers = [track_view, track_click, track_clicks]
+@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", status_code=201, responses={
+    200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
+                      description="ignored: a known bot, nothing stored"),
+    **ERRORS_NO_404,
+})
+async def track_impressions(request: Request,
+                            data: JSONBody[TrackImpressionsIn]) -> Response[TrackImpressionsOut]:
+    """Record up to 50 project cards seen in a feed; unknown or invisible projects are skipped."""
+    runtime = runtime_of(request)
+    if _is_bot(request, runtime):
+        for item in data.impressions:
+            metrics.count_event("impression", item.source, "ignored")
+        return Response(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
+    viewer = _viewer(request, runtime)  # a private project's owner sees it in their own feeds
+    key = await _idempotency_key(request, "trackImpressions", viewer)
+    events = [ImpressionEvent(i.project_id, viewer.user_id, i.source, i.position, i.variant)
+              for i in data.impressions]
+    written = await runtime.impressions.write(events, key)
+    stored = written.results
+    if not written.replayed:
+        for item, ok in zip(data.impressions, stored, strict=True):
+            metrics.count_event("impression", item.source, "recorded" if ok else "skipped")
+    count = sum(stored)
+    return _respond(TrackImpressionsOut(count=count, skipped=len(stored) - count), 201, viewer,
+                    runtime, written.replayed)
+
+
+handlers = [track_view, track_click, track_clicks, track_impressions]

@@ -10,6 +10,11 @@ from service.ids import Id, Position
 from service.sources import ClickSource, ViewSource
 
 MAX_BATCH_CLICKS = 50
+MAX_BATCH_IMPRESSIONS = 50
+VARIANT_PATTERN = "^[a-z0-9_-]{1,32}$"  # the database CHECK constraints match it
+# The feed algorithm an A/B test served; omitted outside experiments.
+Variant = Annotated[str, msgspec.Meta(pattern=VARIANT_PATTERN,
+                                      description="A/B variant: 1-32 of a-z 0-9 _ -")]
 IGNORED: Literal["ignored"] = "ignored"  # the answer to a known bot: 200, nothing stored
 
 
@@ -21,6 +26,7 @@ class TrackClickIn(msgspec.Struct, frozen=True):
     project_id: Id
     source: ClickSource
     position: Position | None = None
+    variant: Variant | None = None
 
 
 class TrackClicksIn(msgspec.Struct, frozen=True):
@@ -28,11 +34,29 @@ class TrackClicksIn(msgspec.Struct, frozen=True):
                       msgspec.Meta(min_length=1, max_length=MAX_BATCH_CLICKS)]
 
 
+class TrackImpressionIn(msgspec.Struct, frozen=True):
+    project_id: Id
+    source: ClickSource
+    position: Position | None = None
+    variant: Variant | None = None
+
+
+class TrackImpressionsIn(msgspec.Struct, frozen=True):
+    impressions: Annotated[list[TrackImpressionIn],
+                           msgspec.Meta(min_length=1, max_length=MAX_BATCH_IMPRESSIONS)]
+
+
 class TrackStatus(msgspec.Struct, frozen=True):
     status: Literal["recorded", "deduplicated", "ignored"]
 
 
 class TrackClicksOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    count: int
+    skipped: int
+    status: Literal["ignored"] | None = None  # only for a known bot
+
+
+class TrackImpressionsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     count: int
     skipped: int
     status: Literal["ignored"] | None = None  # only for a known bot

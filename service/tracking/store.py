@@ -29,6 +29,16 @@ class ClickEvent:
     session_hash: str
     source: str
     position: int | None
+    variant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImpressionEvent:
+    project_id: int
+    user_id: int | None  # only to decide visibility of private projects; not stored
+    source: str
+    position: int | None
+    variant: str | None
 
 
 class ViewStore:
@@ -78,6 +88,23 @@ async def flush_clicks(conn: psycopg.AsyncConnection,
         "session_keys": [e.session_hash for e in events],
         "sources": [e.source for e in events],
         "positions": [e.position for e in events],
+        "variants": [e.variant for e in events],
+    })
+    stored = [False] * len(events)
+    for (ord_,) in await cursor.fetchall():
+        stored[ord_ - 1] = True
+    return stored
+
+
+async def flush_impressions(conn: psycopg.AsyncConnection,
+                            events: Sequence[ImpressionEvent]) -> list[bool]:
+    """Insert visible impressions; True for each stored event, False for a skipped one."""
+    cursor = await conn.execute(q("record_impressions"), {
+        "project_ids": [e.project_id for e in events],
+        "user_ids": [e.user_id for e in events],
+        "sources": [e.source for e in events],
+        "positions": [e.position for e in events],
+        "variants": [e.variant for e in events],
     })
     stored = [False] * len(events)
     for (ord_,) in await cursor.fetchall():

@@ -40,8 +40,8 @@ LEFT JOIN claimed AS c ON c.project_id = v.project_id AND c.viewer_key = v.viewe
 WITH input AS (
     SELECT *
     FROM unnest(%(project_ids)s::bigint[], %(user_ids)s::bigint[], %(session_keys)s::text[],
-                %(sources)s::text[], %(positions)s::integer[])
-         WITH ORDINALITY AS t(project_id, user_id, session_key, source, position, ord)
+                %(sources)s::text[], %(positions)s::integer[], %(variants)s::text[])
+         WITH ORDINALITY AS t(project_id, user_id, session_key, source, position, variant, ord)
 ),
 visible AS (
     SELECT i.*
@@ -50,7 +50,30 @@ visible AS (
     WHERE NOT p.is_private OR p.owner_id = i.user_id
 ),
 recorded AS (
-    INSERT INTO project_clicks (created_at, project_id, user_id, session_key, source, position)
-    SELECT now(), project_id, user_id, session_key, source, position FROM visible
+    INSERT INTO project_clicks (created_at, project_id, user_id, session_key, source, position,
+                                variant)
+    SELECT now(), project_id, user_id, session_key, source, position, variant FROM visible
+)
+SELECT ord FROM visible;
+
+-- name: record_impressions
+-- One statement for a coalesced batch of impressions; returns the ordinals that were stored.
+-- The viewer's user id only decides whether a private project is visible (its owner's own
+-- feed); impressions keep no viewer identity.
+WITH input AS (
+    SELECT *
+    FROM unnest(%(project_ids)s::bigint[], %(user_ids)s::bigint[], %(sources)s::text[],
+                %(positions)s::integer[], %(variants)s::text[])
+         WITH ORDINALITY AS t(project_id, user_id, source, position, variant, ord)
+),
+visible AS (
+    SELECT i.*
+    FROM input AS i
+    JOIN projects AS p ON p.id = i.project_id
+    WHERE NOT p.is_private OR p.owner_id = i.user_id
+),
+recorded AS (
+    INSERT INTO project_impressions (created_at, project_id, source, position, variant)
+    SELECT now(), project_id, source, position, variant FROM visible
 )
 SELECT ord FROM visible;
