@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
-        middleware=[metrics.HTTP_METRICS.middleware, *rate_limit_middleware(settings)],
+        middleware=[metrics.HTTP_METRICS_MIDDLEWARE, *rate_limit_middleware(settings)],
         before_send=[add_security_headers] if settings.security_headers else [],
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},

@@ -9,11 +9,12 @@ Labels are bounded: kind, source, outcome, route template, method, status code; 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
-from litestar.types import Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram, multiprocess
+from litestar.middleware.base import DefineMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 EVENTS = Counter(
     "engagement_events",
@@ -27,9 +28,10 @@ CLICK_POSITION = Histogram(
     buckets=(0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100),
 )
 
-# Requests the service refused before it could tell what was in them: the source is unknown
-# (or was the invalid part), so they all carry this one value.
+# Tracking calls the service refused: the source is unknown (or was the invalid part), so
+# the source label says why instead: malformed (4xx) or over the client's rate limit (429).
 REJECTED_SOURCE = "invalid"
+RATE_LIMITED_SOURCE = "rate_limited"
 # Route template (as litestar reports it) -> event kind, for counting rejected requests.
 TRACKING_ROUTES = {
     "/api/v1/projects/{project_id}/track-view": "view",
@@ -37,7 +39,7 @@ TRACKING_ROUTES = {
     "/api/v1/projects/track-clicks": "click",
     "/api/v1/internal/likes": "like",
 }
-HTTP_BUCKETS: list[str | float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 def count_event(kind: str, source: str, outcome: str, amount: int = 1) -> None:
@@ -50,32 +52,73 @@ def count_click(source: str, position: int | None, stored: bool) -> None:
         CLICK_POSITION.labels(source).observe(position)
 
 
-class HttpMetricsMiddleware(PrometheusMiddleware):
-    """Litestar's request metrics, plus outcome="rejected" for 4xx answers to tracking calls."""
+HTTP_REQUESTS = Counter(
+    "engagement_http_requests",
+    "HTTP requests by method, route template and status code.",
+    ["method", "path", "status_code"],
+)
+HTTP_DURATION = Histogram(
+    "engagement_http_request_duration_seconds",
+    "HTTP request duration by method, route template and status code.",
+    ["method", "path", "status_code"],
+    buckets=HTTP_BUCKETS,
+)
+HTTP_IN_PROGRESS = Gauge(
+    "engagement_http_requests_in_progress",
+    "HTTP requests being handled, summed over the workers.",
+    ["method", "path"],
+    multiprocess_mode="livesum",
+)
+
+
+class HttpMetricsMiddleware:
+    """Request count and latency by route template; 4xx answers to tracking calls as rejected.
+
+    Not litestar's PrometheusMiddleware: that one records an exception raised by an inner
+    middleware (the rate limiter's 429) as a 200.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = 0
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = str(scope.get("method")), scope.get("path_template", "other")
+        status, answered = 500, False
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
             await send(message)
 
-        await super().__call__(scope, receive, capture)
-        kind = TRACKING_ROUTES.get(scope.get("path_template", ""))
-        # 404s are counted as "skipped" by the handlers themselves (unknown project).
-        if kind and 400 <= status < 500 and status != 404:
-            count_event(kind, REJECTED_SOURCE, "rejected")
+        in_progress = HTTP_IN_PROGRESS.labels(method, path)
+        in_progress.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, capture)
+        except Exception as exc:
+            if not answered:  # the app's exception handler will answer with this status
+                status = getattr(exc, "status_code", 500)
+            raise
+        finally:
+            in_progress.dec()
+            code = str(status)
+            HTTP_REQUESTS.labels(method, path, code).inc()
+            HTTP_DURATION.labels(method, path, code).observe(time.perf_counter() - started)
+            _count_rejected(path, status)
 
 
-HTTP_METRICS = PrometheusConfig(
-    app_name="engagement",
-    prefix="engagement_http",  # engagement_http_requests_total, ..._request_duration_seconds
-    group_path=True,  # label by route template, never by the raw path (it carries ids)
-    buckets=HTTP_BUCKETS,
-    middleware_class=HttpMetricsMiddleware,
-)
+def _count_rejected(path: str, status: int) -> None:
+    kind = TRACKING_ROUTES.get(path)
+    # 404s are counted as "skipped" by the handlers themselves (unknown project).
+    if kind and 400 <= status < 500 and status != 404:
+        count_event(kind, RATE_LIMITED_SOURCE if status == 429 else REJECTED_SOURCE, "rejected")
+
+
+HTTP_METRICS_MIDDLEWARE = DefineMiddleware(HttpMetricsMiddleware)
 
 
 def mark_worker_stopped(*_: Any) -> None:

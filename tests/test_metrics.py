@@ -83,6 +83,28 @@ def test_malformed_tracking_call_counts_as_rejected(client, path, body, kind):
     assert rejected() == before + 1
 
 
+def test_rate_limited_tracking_call_is_rejected_as_rate_limited(make_settings):
+    from litestar.testing import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(make_settings(rate_limit="1/minute"))) as limited:
+        def count(source: str) -> float:
+            return value(limited.get("/metrics").text, "engagement_events_total", kind="view",
+                         source=source, outcome="rejected")
+
+        before, invalid = count("rate_limited"), count("invalid")
+        statuses = [limited.post("/api/v1/projects/1/track-view/", json={}).status_code
+                    for _ in range(3)]
+        assert statuses[-1] == 429
+        assert count("rate_limited") == before + statuses.count(429)
+        assert count("invalid") == invalid
+        text = limited.get("/metrics").text
+        # the limiter raises from inside the middleware stack: still a 429, not a 200
+        assert value(text, "engagement_http_requests_total", status_code="429",
+                     path="/api/v1/projects/{project_id}/track-view") >= statuses.count(429)
+
+
 def test_click_on_unknown_project_is_skipped_not_rejected(api, client):
     def count(outcome: str) -> float:
         return value(client.get("/metrics").text, "engagement_events_total", kind="click",
