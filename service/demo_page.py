@@ -69,9 +69,14 @@ class DemoSeed:
             self._done = True
 
 
+# The browser default, stated because the service's security headers say `no-referrer` unless
+# a response sets its own, and the project page derives its view source from the referrer.
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+
 def _page(name: str) -> Response[bytes]:
     return Response((PAGES / name).read_bytes(), media_type=HTML,
-                    headers={"Cache-Control": "no-store"})
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": REFERRER_POLICY})
 
 
 def _seed(request: Request) -> DemoSeed:

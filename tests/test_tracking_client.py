@@ -118,6 +118,8 @@ def test_demo_page_registers_its_projects_and_serves_both_pages(demo_client, db,
     assert feed.status_code == 200
     assert feed.headers["content-type"].startswith("text/html")
     assert "/static/demo/demo.js" in feed.text
+    # the project page's view source comes from the referrer: the page must not suppress it
+    assert feed.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     ids = [row[0] for row in db.execute("SELECT id FROM projects ORDER BY id")]
     assert ids == [p.id for p in DEMO_PROJECTS] == list(range(9001, 9013))
     assert demo_client.get("/demo/projects/9003/").status_code == 200

@@ -11,15 +11,17 @@ export type ProjectId = number | string | bigint;
 export type ReferrerPattern = RegExp | string | ((referrer: URL) => boolean);
 
 /**
- * What became of a view: the server's answer, `not_found` (unknown or private project),
- * `rejected` (another 4xx), `failed` (retries exhausted), `sent` (handed to the browser at page
- * unload; answer unknown) or `ignored` (invalid project id or source; nothing sent).
+ * What became of a view: the server's answer (`recorded`, `deduplicated`, or `ignored` for a
+ * known bot), `not_found` (unknown or private project), `rejected` (another 4xx), `failed`
+ * (retries exhausted), `sent` (handed to the browser at page unload; answer unknown) or
+ * `invalid` (bad project id or source; nothing sent).
  */
 export type ViewResult =
-  | 'recorded' | 'deduplicated' | 'not_found' | 'rejected' | 'failed' | 'sent' | 'ignored';
+  | 'recorded' | 'deduplicated' | 'ignored' | 'not_found' | 'rejected' | 'failed' | 'sent'
+  | 'invalid';
 
 export interface BatchResult {
-  status: 'sent' | 'rejected' | 'failed';
+  status: 'sent' | 'ignored' | 'rejected' | 'failed';
   count: number;
   skipped: number;
 }
@@ -37,7 +39,7 @@ export interface TrackingOptions {
   baseUrl?: string;
   /** A signed-in user's JWT, sent as `Authorization: Bearer`. */
   token?: string | null;
-  /** Called before each request; wins over nothing, loses to `token`. May return a promise. */
+  /** Called before each request when `token` is not set; may return a promise. */
   getToken?: (() => string | null | undefined | Promise<string | null | undefined>) | null;
   /** Anonymous session key sent as `X-Session-Key` (default: cookies identify the viewer). */
   sessionKey?: string | null;

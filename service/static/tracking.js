@@ -20,6 +20,8 @@ export const MAX_BATCH_SIZE = 50;
 
 const MAX_ID = (1n << 63n) - 1n;
 const MAX_POSITION = 2 ** 31 - 1;
+// What a 2xx may say: stored, a repeat within the dedup window, or a known bot's call.
+const SERVER_VIEW_RESULTS = ['recorded', 'deduplicated', 'ignored'];
 const BEACON_TYPE = 'text/plain;charset=UTF-8'; // CORS-safelisted: a beacon needs no preflight
 
 const TAB_SOURCES = Object.freeze({
@@ -292,14 +294,15 @@ export function createTracker(options = {}, environment = undefined) {
     } catch {
       body = null;
     }
+    const status = body && typeof body.status === 'string' ? body.status : null;
     if (request.kind === 'view') {
-      if (response.ok) return body && body.status === 'deduplicated' ? 'deduplicated' : 'recorded';
+      if (response.ok) return SERVER_VIEW_RESULTS.includes(status) ? status : 'recorded';
       return response.status === 404 ? 'not_found' : 'rejected';
     }
     if (response.ok) {
       const count = body && Number.isInteger(body.count) ? body.count : request.size;
       const skipped = body && Number.isInteger(body.skipped) ? body.skipped : 0;
-      return { status: 'sent', count, skipped };
+      return { status: status === 'ignored' ? 'ignored' : 'sent', count, skipped };
     }
     return { status: 'rejected', count: 0, skipped: 0 };
   }
@@ -449,7 +452,7 @@ export function createTracker(options = {}, environment = undefined) {
       const chosen = source === undefined || source === null ? getViewSourceFromReferrer() : source;
       if (id === null || !VIEW_SOURCES.includes(chosen)) {
         report({ kind: 'view', reason: id === null ? 'invalid project id' : 'invalid source' });
-        return Promise.resolve('ignored');
+        return Promise.resolve('invalid');
       }
       const request = makeRequest('view', `/api/v1/projects/${id}/track-view/`,
         JSON.stringify({ source: chosen }));

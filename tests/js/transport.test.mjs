@@ -46,6 +46,18 @@ test('the server answers deduplicated and not found come back to the caller', as
   assert.equal(await tracker.trackProjectView(2, 'direct'), 'not_found');
 });
 
+test('a known bot\'s call is reported as ignored, not retried', async () => {
+  const { tracker, calls, clock } = setup({ script: [
+    { status: 200, body: { status: 'ignored' } },
+    { status: 200, body: { count: 0, skipped: 0, status: 'ignored' } },
+  ] });
+  assert.equal(await tracker.trackProjectView(1, 'direct'), 'ignored');
+  tracker.trackProjectClick(1, 'search', 0);
+  await clock.advance(1000);
+  await clock.advance(60000);
+  assert.equal(calls.length, 2);
+});
+
 test('token and getToken become a bearer header; sessionKey an X-Session-Key', async () => {
   const { tracker, calls } = setup({}, { token: 'jwt-1', sessionKey: 'sess' });
   await tracker.trackProjectView(1, 'direct');
@@ -58,10 +70,10 @@ test('token and getToken become a bearer header; sessionKey an X-Session-Key', a
 
 test('invalid input is ignored without a request or an exception', async () => {
   const { tracker, calls, errors, clock } = setup();
-  assert.equal(await tracker.trackProjectView(0, 'direct'), 'ignored');
-  assert.equal(await tracker.trackProjectView('12abc', 'direct'), 'ignored');
-  assert.equal(await tracker.trackProjectView(1, 'homepage'), 'ignored');
-  assert.equal(await tracker.trackProjectView('9223372036854775808', 'direct'), 'ignored');
+  assert.equal(await tracker.trackProjectView(0, 'direct'), 'invalid');
+  assert.equal(await tracker.trackProjectView('12abc', 'direct'), 'invalid');
+  assert.equal(await tracker.trackProjectView(1, 'homepage'), 'invalid');
+  assert.equal(await tracker.trackProjectView('9223372036854775808', 'direct'), 'invalid');
   assert.equal(tracker.trackProjectClick(1, 'explore'), false);
   assert.equal(tracker.trackProjectClick(-3, 'search'), false);
   assert.equal(tracker.trackProjectClick(1, 'search', -1), false);
@@ -266,6 +278,6 @@ test('nothing escapes to the page when the browser APIs throw', async () => {
 test('the module tracker is configurable and its functions never throw', async () => {
   tracking.configure({ baseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
   assert.equal(tracking.trackProjectClick('x', 'search'), false);
-  assert.equal(await tracking.trackProjectView('nope'), 'ignored');
+  assert.equal(await tracking.trackProjectView('nope'), 'invalid');
   assert.equal(tracking.getViewSourceFromReferrer(''), 'direct');
 });

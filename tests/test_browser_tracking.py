@@ -1,0 +1,232 @@
+"""End to end in Debian's headless Chromium: the demo page, tracking.js, a real service process.
+
+The service runs as `engagement serve` against the test's database; the browser is driven
+through the DevTools protocol (tests/e2e/cdp.py). Rows are read straight from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRETS
+from tests.e2e.cdp import Browser, Page, chromium_path, wait_until
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+# The bot filter ignores HeadlessChrome, as it should; these tests play a person's browser.
+USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/156.0.0.0 Safari/537.36")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """`engagement serve` in a subprocess, stoppable and restartable on the same port."""
+
+    def __init__(self, database_url: str, port: int | None = None, **env: str) -> None:
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **TEST_SECRETS, "DATABASE_URL": database_url,
+                    "ENGAGEMENT_DEMO_PAGE": "true", "ENGAGEMENT_LOG_LEVEL": "warning", **env}
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log = Path(tempfile.mkstemp(prefix="e2e-service-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--workers", "1"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the service did not get ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("chromium is missing: install the Debian package `chromium` "
+                    "(listed in scripts/system-packages.txt; `make test` installs it)")
+    b = Browser(executable, user_agent=USER_AGENT)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    p = browser.new_page()
+    yield p
+    p.close()
+
+
+def _serve(database: str, port: int | None = None, **env: str) -> Iterator[Service]:
+    svc = Service(database, port, **env)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        svc.log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def service(database: str) -> Iterator[Service]:
+    yield from _serve(database)
+
+
+def clicks(db):  # type: ignore[no-untyped-def]
+    return db.execute("SELECT project_id, source, position FROM project_clicks "
+                      "ORDER BY created_at, position").fetchall()
+
+
+def views(db):  # type: ignore[no-untyped-def]
+    return db.execute("SELECT project_id, source FROM project_views ORDER BY created_at").fetchall()
+
+
+def open_demo(page: Page, url: str) -> None:
+    """Load a demo page and wait until its script has rendered it and wired the handlers."""
+    page.goto(url)
+    page.wait_for("document.body.dataset.ready === 'true'", what=f"{url} to be ready")
+
+
+def card_id(page: Page, list_id: str, position: int) -> int:
+    selector = f"#{list_id} li:nth-child({position + 1}) a.card"
+    return int(page.wait_for(f"document.querySelector('{selector}')?.dataset.projectId"))
+
+
+def click_card(page: Page, list_id: str, position: int) -> int:
+    project_id = card_id(page, list_id, position)
+    page.click(f"#{list_id} li:nth-child({position + 1}) a.card")
+    return project_id
+
+
+def open_project_by(page: Page, list_id: str, position: int) -> int:
+    """Click a card and wait for the project page it leads to, with its view answered."""
+    project_id = click_card(page, list_id, position)
+    page.wait_for(f"location.pathname === '/demo/projects/{project_id}/' "
+                  "&& document.body.dataset.viewStatus", what=f"project {project_id}'s page")
+    return project_id
+
+
+def stay_on_page(page: Page) -> None:
+    """Card clicks still run the page's handlers but do not navigate."""
+    page.evaluate("document.addEventListener('click', (e) => {"
+                  " if (e.target.closest('a.card')) e.preventDefault(); })")
+
+
+def test_project_page_records_a_view_and_deduplicates_the_reload(service, page, db):
+    open_demo(page, f"{service.url}/demo/projects/9005/")
+    assert page.wait_for("document.body.dataset.viewStatus") == "recorded"
+    assert page.evaluate("document.getElementById('view-source').textContent") == "direct"
+    page.reload()  # same browser, same et_sid cookie: within the 5-minute window
+    assert page.wait_for("document.body.dataset.viewStatus") == "deduplicated"
+    assert views(db) == [(9005, "direct")]
+    assert page.exceptions() == []
+
+
+def test_card_clicks_record_source_and_position_and_the_view_its_source(service, page, db):
+    open_demo(page, f"{service.url}/demo/")
+    page.click("#tabs button[data-tab=trending]")
+    page.wait_for("new URL(location.href).searchParams.get('tab') === 'trending'")
+    first = open_project_by(page, "cards", 2)
+    # the page was left milliseconds after the click, long before the 1 s flush delay:
+    # the click went out with the page (pagehide)
+    wait_until(lambda: clicks(db), 10, "the click on the trending card")
+    assert clicks(db) == [(first, "explore_trending", 2)]
+    assert page.evaluate("document.body.dataset.viewStatus") == "recorded"
+    assert views(db) == [(first, "explore")]
+
+    second = open_project_by(page, "related", 1)
+    wait_until(lambda: len(clicks(db)) == 2, 10, "the click on the related card")
+    assert clicks(db)[1] == (second, "related", 1)
+    assert views(db)[1] == (second, "direct")  # reached from another project page
+
+    open_demo(page, f"{service.url}/demo/")
+    page.type_text("#search", "maze")
+    page.wait_for("document.querySelectorAll('#cards a.card').length === 1")
+    third = open_project_by(page, "cards", 0)
+    wait_until(lambda: len(clicks(db)) == 3, 10, "the click on the search result")
+    assert clicks(db)[2] == (third, "search", 0)
+    assert views(db)[2] == (third, "search")
+    assert page.evaluate("document.getElementById('view-source').textContent") == "search"
+    assert len(clicks(db)) == 3 and len(views(db)) == 3
+    assert page.exceptions() == []
+
+
+def test_queued_clicks_are_sent_when_the_page_is_left(service, page, db):
+    open_demo(page, f"{service.url}/demo/?tab=news")
+    stay_on_page(page)
+    clicked = [(click_card(page, "cards", pos), "explore_news", pos) for pos in (0, 3, 5)]
+    page.goto("about:blank")  # leave right away, inside the flush delay
+    wait_until(lambda: len(clicks(db)) >= 3, 10, "the three clicks")
+    time.sleep(0.5)
+    assert sorted(clicks(db), key=lambda r: r[2]) == clicked
+
+
+def test_a_click_during_an_outage_arrives_once_after_the_service_returns(service, page, db):
+    open_demo(page, f"{service.url}/demo/?tab=new")
+    stay_on_page(page)
+    service.stop()
+    project_id = click_card(page, "cards", 1)
+    time.sleep(2.0)  # the flush (1 s) and a retry or two fail: connection refused
+    assert clicks(db) == []
+    service.start()  # same port
+    wait_until(lambda: clicks(db), 30, "the retried click")
+    time.sleep(3.0)  # later retries, if any were still scheduled, would land here
+    assert clicks(db) == [(project_id, "explore_new", 1)]
+    assert page.exceptions() == []
+
+
+@pytest.fixture
+def cross_origin_service(database: str) -> Iterator[Service]:
+    # The page comes from http://localhost:PORT, the API is called at http://127.0.0.1:PORT:
+    # different origins (and sites), so every call is a CORS request.
+    port = _free_port()
+    yield from _serve(database, port, ENGAGEMENT_CORS_ORIGINS=f"http://localhost:{port}")
+
+
+def test_cross_origin_page_records_views_and_beaconed_clicks(cross_origin_service, page, db):
+    svc = cross_origin_service
+    open_demo(page, f"http://localhost:{svc.port}/demo/?api={svc.url}")
+    project_id = open_project_by(page, "cards", 0)
+    assert page.evaluate("document.body.dataset.viewStatus") == "recorded"
+    wait_until(lambda: clicks(db), 10, "the cross-origin click")
+    assert clicks(db) == [(project_id, "explore_for_you", 0)]
+    assert views(db) == [(project_id, "explore")]
+    assert page.exceptions() == []
