@@ -19,6 +19,7 @@ from service.demo_page import demo_router
 from service.errors import handle_exception
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
+from service.insights.controller import router as insights_router
 from service.internal.controller import router as internal_router
 from service.ratelimit import rate_limit_middleware
 from service.runtime import Runtime
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             *tracking.handlers,
             internal_router,
+            insights_router,
             list_trending,
             healthz,
             readyz,

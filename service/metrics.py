@@ -37,6 +37,7 @@ TRACKING_ROUTES = {
     "/api/v1/projects/{project_id}/track-view": "view",
     "/api/v1/projects/track-click": "click",
     "/api/v1/projects/track-clicks": "click",
+    "/api/v1/projects/track-impressions": "impression",
     "/api/v1/internal/likes": "like",
 }
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
