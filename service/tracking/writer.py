@@ -8,7 +8,8 @@ acknowledgement still means the rows are durably stored.
 
 Bounded: at most `max_pending` submissions wait (more get a 503 at once), and none waits
 longer than `timeout` for the database — a submission still queued then gets a 503 and is
-never written; a batch waits for a connection only until its earliest deadline.
+never written; a batch waits for a connection only until its earliest deadline, and its
+statements get a statement_timeout of what is left (lock waits and stalls end in a 503).
 
 Idempotency keys ride along: a batch claims its keys, writes the events of the requests
 that won their claim and stores their results, all in one transaction. Requests whose
@@ -31,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from service import idempotency
 from service.errors import ServiceUnavailable
 from service.idempotency import IdempotencyKey
+from service.queries import q
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +47,7 @@ _RETRYABLE = (pg_errors.ForeignKeyViolation, pg_errors.DeadlockDetected,
               pg_errors.SerializationFailure)
 _ATTEMPTS = 3
 _MIN_CONNECT_WAIT = 0.1  # seconds; a retry after the deadline still gets an idle connection
+_MIN_STATEMENT_TIME = 0.5  # seconds; a batch that queued long still gets time to write
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,9 @@ class BatchWriter(Generic[T, R]):
             try:
                 async with self._pool.connection(timeout=wait) as conn:
                     async with conn.transaction():
+                        budget = max(deadline - loop.time(), _MIN_STATEMENT_TIME)
+                        await conn.execute(q("set_write_timeout"),
+                                           {"milliseconds": int(budget * 1000)})
                         written = await self._store(conn, batch)
                     # Committed: from here on nothing may undo or repeat the writes.
                     return await self._answer(conn, batch, written)

@@ -77,3 +77,8 @@ recorded AS (
     SELECT now(), project_id, source, position, variant FROM visible
 )
 SELECT ord FROM visible;
+
+-- name: set_write_timeout
+-- Bounds every statement of this write transaction (lock waits included): a track request
+-- gets its answer, or a 503, within its time budget even when the database stalls.
+SELECT set_config('statement_timeout', %(milliseconds)s::text, true);
