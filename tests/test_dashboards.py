@@ -137,7 +137,7 @@ def test_dashboard_provider_loads_the_json_folder():
         (GRAFANA / "provisioning" / "dashboards" / "engagement.yml").read_text())
     (only,) = provider["providers"]
     assert only["type"] == "file"
-    assert only["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert only["options"]["path"] == "/etc/grafana/dashboards"
 
 
 def test_panels_have_unique_ids_and_fit_the_grid():

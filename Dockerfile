@@ -1,0 +1,21 @@
+# The app image of docker-compose.yml: `engagement` (migrate | serve | scheduler | run-job | demo).
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY scheduler ./scheduler
+COPY sql ./sql
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels \
+    && useradd --system --uid 10001 --user-group --home-dir /app --create-home engagement
+USER engagement
+WORKDIR /app
+# 8000: the HTTP service and its /metrics; 9100: the scheduler's /metrics.
+EXPOSE 8000 9100
+CMD ["engagement", "serve", "--host", "0.0.0.0"]
