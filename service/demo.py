@@ -290,8 +290,8 @@ def live_traffic(client: DemoClient, projects: list[DemoProject], *, seconds: fl
     return dict(sorted(tally.items()))
 
 
-def run_jobs(database_url: str, log: Callable[[str], None]) -> list[str]:
-    """refresh-rollups then compute-trending, as `engagement run-job` runs them."""
+def run_jobs(database_url: str) -> list[str]:
+    """refresh-rollups then compute-trending, as `engagement run-job` runs them (it logs)."""
     from scheduler.jobs import JobContext, run_job
     from service.migrations import current_profile
     from service.settings import load_settings
@@ -304,9 +304,7 @@ def run_jobs(database_url: str, log: Callable[[str], None]) -> list[str]:
         raise DemoError("the database is not migrated; run `engagement migrate` first")
     done = []
     for name in ("refresh-rollups", "compute-trending"):
-        summary = run_job(name, JobContext(settings, profile))
-        log(f"  {name}: {summary}")
-        done.append(name)
+        done.append(f"{name}: {run_job(name, JobContext(settings, profile))}")
     return done
 
 
@@ -339,7 +337,7 @@ def run_demo(url: str, token: str, *, projects: int = 12, days: float = 7, first
             log("  answers: " + ", ".join(f"{k}: {n}" for k, n in report.live.items()))
         if database_url:
             log("bringing hourly counts and trending up to date:")
-            report.jobs = run_jobs(database_url, log)
+            report.jobs = run_jobs(database_url)
         else:
             log("no DATABASE_URL: the scheduler refreshes the counts within a minute and "
                 "trending within 5 minutes (or run `engagement run-job compute-trending`)")
