@@ -247,8 +247,9 @@ def engagement_dashboard() -> dict[str, Any]:
                [_total_sql("project_likes_hourly", "likes - unlikes", "Likes")],
                datasource=TIMESCALE, calc="sum"), 6, 4)
     g.add(stat("Trending computed", "When the scheduler last recomputed trending_scores.",
-               [sql("SELECT max(computed_at) AS \"Computed at\" FROM trending_scores",
-                    ("Computed at",))],
+               # epoch milliseconds: the stat panel reduces numeric fields only
+               [sql('SELECT extract(epoch FROM max(computed_at)) * 1000 AS "Computed at" '
+                    "FROM trending_scores", ("Computed at",))],
                datasource=TIMESCALE, unit="dateTimeFromNow",
                thresholds=[{"color": "blue", "value": None}]), 6, 4)
 
@@ -307,8 +308,7 @@ ORDER BY 1""", ("time", "views", "clicks", "likes", "unlikes"), fmt="time_series
                             "View velocity", "Views 24h", "Views 24-48h", "Likes 24h",
                             "Likes 24-48h", "Days old", "Computed at"))],
         overrides=[by_name(name, decimals=3) for name in
-                   ("Score", "Velocity", "Like velocity", "View velocity")]
-        + [by_name("Computed at", unit="dateTimeFromNow")]), 24, 10)
+                   ("Score", "Velocity", "Like velocity", "View velocity")]), 24, 10)
 
     return _dashboard(
         "engagement", "Engagement", "Views, clicks and likes from the hourly counts; trending.",

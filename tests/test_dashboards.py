@@ -179,8 +179,9 @@ def test_sql_avoids_time_bucket_and_uses_only_hourly_relations():
                "project_engagement_hourly", "trending_scores", "projects"}
     for _, title, raw in sql_queries():
         assert "time_bucket" not in raw, title
-        # minus the CTE and extract(... FROM bucket)
-        relations = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", raw)) - {"counts", "bucket"}
+        # not functions; minus the CTE and extract(... FROM bucket)
+        names = re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)\b(?!\s*\()", raw)
+        relations = set(names) - {"counts", "bucket"}
         assert relations <= allowed, (title, relations - allowed)
 
 
@@ -217,6 +218,7 @@ def test_every_sql_query_runs_and_returns_its_panel_columns(db, engagement_data,
     two = ",".join(f"'{pid}'" for pid in engagement_data[:2])
     queries = sql_queries()
     assert len(queries) >= 12
+    kinds = {p["title"]: p["type"] for d in dashboards().values() for p in panels(d)}
     for dashboard, title, raw in queries:
         expected = generate.SQL_COLUMNS[raw]
         for project in ("0", one, two):  # All, one project, two projects
@@ -226,6 +228,8 @@ def test_every_sql_query_runs_and_returns_its_panel_columns(db, engagement_data,
             rows = cur.fetchall()
             assert columns == expected, (dashboard, title)
             assert rows, (dashboard, title, project)
+            if kinds.get(title) == "stat":  # a stat panel reduces numeric fields only
+                assert all(isinstance(v, int | Decimal | float) for r in rows for v in r), title
             if expected[0] == "time":
                 # timestamptz, or epoch seconds (numeric) from the plain $__timeGroup form
                 assert all(isinstance(r[0], datetime | Decimal | float) for r in rows), title
