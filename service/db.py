@@ -8,6 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 from service.settings import Settings
 
 PROFILES = ("timescale", "timescale-apache", "postgres")
+RECONNECT_GIVE_UP_SECONDS = 5.0
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
@@ -29,6 +30,10 @@ def make_pool(settings: Settings, *, min_size: int | None = None,
         kwargs={"connect_timeout": 3, "application_name": name},
         name=name,
         open=False,
+        # The pool retries a lost connection with exponential backoff (1, 2, 4, 8 s...);
+        # giving up after a few seconds lets the next request try at once instead, so the
+        # service is back within a couple of seconds of the database, however long it was away.
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
 
 
