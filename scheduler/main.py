@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -109,8 +111,15 @@ def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> Non
         log.info("scheduler metrics on http://%s:%d/metrics", settings.host, port)
     stop = threading.Event()
 
+    abandon = threading.Event()
+
     def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the running jobs", signum)
+        if stop.is_set():  # a second signal: do not wait for the running jobs
+            log.info("signal %d again: abandoning the running jobs", signum)
+            abandon.set()
+            return
+        log.info("signal %d: stopping after the running jobs (at most %g s)", signum,
+                 settings.scheduler_shutdown_grace_seconds)
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -139,8 +148,28 @@ def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> Non
             stop.wait(settings.leader_poll_seconds)
         if not stop.is_set():
             log.warning("lost the leader lock connection; pausing jobs")
-        # wait=True on a normal stop: running jobs finish (each is one transaction).
-        scheduler.shutdown(wait=stop.is_set())
+        if stop.is_set():
+            finished = _finish_jobs(scheduler, settings.scheduler_shutdown_grace_seconds, abandon)
+        else:
+            scheduler.shutdown(wait=False)
+            finished = True
         metrics.SCHEDULER_LEADER.set(0)
         leader.release()
+        if not finished:
+            # A job thread cannot be stopped from outside; ending the process closes its
+            # connection, and PostgreSQL rolls its transaction back: nothing half-done stays.
+            log.warning("running jobs did not finish in time; abandoned (rolled back)")
+            logging.shutdown()
+            os._exit(0)
     log.info("scheduler stopped")
+
+
+def _finish_jobs(scheduler: BackgroundScheduler, grace_seconds: float,
+                 abandon: threading.Event) -> bool:
+    """Let running jobs finish (each is one transaction) for up to the grace period."""
+    finisher = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+    finisher.start()
+    deadline = time.monotonic() + grace_seconds
+    while finisher.is_alive() and time.monotonic() < deadline and not abandon.is_set():
+        finisher.join(0.1)
+    return not finisher.is_alive()

@@ -74,6 +74,9 @@ class Settings:
     prune_interval_seconds: int = 60
     retention_interval_seconds: int = 3600
     leader_poll_seconds: float = 5.0
+    # On SIGTERM, running jobs get this long to finish; then they are abandoned (their
+    # transactions roll back when the process exits).
+    scheduler_shutdown_grace_seconds: float = 20.0
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
