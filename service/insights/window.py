@@ -35,20 +35,19 @@ def _parse_instant(name: str, raw: str, *, end_of_day: bool) -> datetime:
     text = raw.strip()
     problem = (f"`{name}` must be an ISO 8601 date (2024-05-01) or date-time "
                f"(2024-05-01T12:00:00Z), got {raw[:40]!r}")
+    whole_day = bool(_DATE_ONLY.match(text))
     try:
-        if _DATE_ONLY.match(text):
+        if whole_day:
             day = date.fromisoformat(text)
             value = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            if end_of_day:
-                value += timedelta(days=1)
         else:
             value = datetime.fromisoformat(text)
             value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise BadRequest(problem) from exc
-    if not MIN_DATE <= value <= MAX_DATE:
+    if not MIN_DATE <= value < MAX_DATE:
         raise BadRequest(f"`{name}` must be between {MIN_DATE.year} and {MAX_DATE.year}")
-    return value
+    return value + timedelta(days=1) if whole_day and end_of_day else value
 
 
 def parse_range(raw_from: str | None, raw_to: str | None, now: datetime) -> Window:
