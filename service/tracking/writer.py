@@ -155,7 +155,9 @@ class BatchWriter(Generic[T, R]):
             wait = max(deadline - loop.time(), _MIN_CONNECT_WAIT)
             try:
                 async with self._pool.connection(timeout=wait) as conn:
-                    async with conn.transaction():
+                    # Pipeline mode: BEGIN, the timeout and the statements go out together
+                    # and COMMIT follows without a wait in between: two round trips a batch.
+                    async with conn.pipeline(), conn.transaction():
                         budget = max(deadline - loop.time(), _MIN_STATEMENT_TIME)
                         await conn.execute(q("set_write_timeout"),
                                            {"milliseconds": int(budget * 1000)})

@@ -1,0 +1,145 @@
+"""`make bench`: ingest and trending figures, each next to a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench import baselines, report, soak, stack, trending
+from bench.search import Step, find_max_rate, run_step
+
+RESULTS = stack.ROOT / "bench-results"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _step_dict(s: Step | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"offered": s.offered, "sustained": s.sustained(), **s.result, "cpu_seconds": s.cpu}
+
+
+def ingest(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    workers = args.workers
+    connections = workers * args.pool_max_size
+    with stack.database(args.projects) as db:
+        log(f"database ceiling: pgbench, {connections} connections")
+        out["database_ceiling"] = asdict(baselines.pgbench_inserts(
+            db.url, clients=connections, seconds=args.baseline_seconds, projects=args.projects))
+        log(f"  {out['database_ceiling']['rate']:.0f} inserts/s")
+        log("bulk ceiling: COPY")
+        out["bulk_ceiling"] = asdict(baselines.copy_rows(
+            db.url, connections=args.copy_connections, rows_per_copy=args.copy_rows,
+            seconds=args.baseline_seconds, projects=args.projects))
+        log(f"  {out['bulk_ceiling']['rate']:.0f} rows/s")
+
+        def searcher(port: int, scenario: str, watch: dict[str, int],
+                     extra: list[str] | None = None):  # type: ignore[no-untyped-def]
+            def step(rate: float) -> Step:
+                return run_step(port, scenario, rate, duration=args.step_seconds,
+                                warmup=args.warmup_seconds, projects=args.projects,
+                                watch=watch, extra=extra)
+            return step
+
+        scenarios: dict[str, Any] = {}
+        out["scenarios"] = scenarios
+        with stack.framework_ceiling(workers) as server:
+            log(f"framework ceiling: bench/ceiling_app.py, {workers} workers")
+            watch = {"server": server.proc.pid}
+            best, steps = find_max_rate(searcher(server.port, "framework", watch),
+                                        args.start_rate, log=log)
+            scenarios["framework"] = {"best": _step_dict(best),
+                                      "steps": [_step_dict(s) for s in steps]}
+        settings = {"pool_max_size": str(args.pool_max_size),
+                    "write_concurrency": str(args.write_concurrency),
+                    "write_batch_max": str(args.write_batch_max)}
+        with stack.service(db, workers, **settings) as server:
+            watch = {"service": server.proc.pid, "postgres": db.postmaster_pid}
+            plan = [("track-click", args.start_rate, None),
+                    ("track-view", args.start_rate, None),
+                    ("track-clicks", args.start_rate / 20, ["--batch", "50"])]
+            for scenario, start, extra in plan:
+                if args.only and scenario not in args.only:
+                    continue
+                log(f"{scenario}: engagement serve --workers {workers}")
+                best, steps = find_max_rate(searcher(server.port, scenario, watch, extra),
+                                            start, log=log)
+                scenarios[scenario] = {"best": _step_dict(best),
+                                       "steps": [_step_dict(s) for s in steps]}
+            click_best = scenarios.get("track-click", {}).get("best")
+            if click_best:
+                half = click_best["offered"] / 2
+                log(f"latency at half the maximum rate ({half:.0f}/s), {args.latency_seconds:g} s")
+                s = run_step(server.port, "track-click", half, duration=args.latency_seconds,
+                             warmup=args.warmup_seconds, projects=args.projects, watch=watch)
+                log("  " + s.summary())
+                out["latency_at_half"] = _step_dict(s)
+                if args.soak_seconds > 0:
+                    rate = click_best["offered"] * 0.7
+                    log(f"soak: track-click at 70% of the maximum ({rate:.0f}/s) for "
+                        f"{args.soak_seconds:g} s")
+                    out["soak"] = soak.run(server, rate, args.soak_seconds, args.projects, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--workers", type=int, default=2, help="service (and baseline) workers")
+    p.add_argument("--pool-max-size", type=int, default=8)
+    p.add_argument("--write-concurrency", type=int, default=4)
+    p.add_argument("--write-batch-max", type=int, default=1000)
+    p.add_argument("--projects", type=int, default=10_000, help="projects the traffic hits")
+    p.add_argument("--start-rate", type=float, default=500)
+    p.add_argument("--step-seconds", type=float, default=4)
+    p.add_argument("--warmup-seconds", type=float, default=1.5)
+    p.add_argument("--baseline-seconds", type=float, default=8)
+    p.add_argument("--latency-seconds", type=float, default=10)
+    p.add_argument("--copy-rows", type=int, default=1000, help="rows per COPY (bulk ceiling)")
+    p.add_argument("--copy-connections", type=int, default=2)
+    p.add_argument("--soak-seconds", type=float, default=60)
+    p.add_argument("--trending-scales", default="10000,100000",
+                   help="comma-separated project counts for the trending job")
+    p.add_argument("--trending-raw-scales", default="10000,100000",
+                   help="scales at which the raw-events formula is also timed")
+    p.add_argument("--only", nargs="*", help="ingest scenarios to run (default: all)")
+    p.add_argument("--skip-ingest", action="store_true")
+    p.add_argument("--skip-trending", action="store_true")
+    args = p.parse_args(argv)
+    # A TERM (Ctrl-C from make, a CI timeout) unwinds the stack: clusters and servers stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    started = dt.datetime.now(dt.UTC)
+    out: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": os.getloadavg()},
+        "settings": {k: v for k, v in vars(args).items()},
+    }
+    if not args.skip_ingest:
+        ingest(args, out)
+    if not args.skip_trending:
+        out["trending"] = trending.run(
+            [int(x) for x in args.trending_scales.split(",") if x],
+            {int(x) for x in args.trending_raw_scales.split(",") if x}, log)
+    out["machine"]["load_average_at_end"] = os.getloadavg()
+    out["summary"] = report.summarize(out)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench-{started.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(out, indent=2, default=str))
+    (RESULTS / "latest.json").write_text(path.read_text())
+    print(report.table(out["summary"]))
+    print(f"\nfull results: {path.relative_to(stack.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

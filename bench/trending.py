@@ -1,0 +1,3 @@
+"""placeholder"""
+def run(scales, raw_scales, log):
+    return []
