@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -189,3 +190,26 @@ def test_hourly_impressions_equal_raw_after_live_batches(api, db, settings, prof
     assert db.execute("SELECT sum(impressions) FROM feed_impressions_hourly").fetchone()[0] == 108
     assert db.execute("SELECT sum(clicks) FROM feed_clicks_hourly "
                       "WHERE variant IS NOT NULL").fetchone()[0] == 12
+
+
+def test_import_backfills_impressions_and_click_variants(api, db):
+    api.put_project(1)
+    at = "2026-01-01T10:30:00+00:00"
+    recent = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    r = api.import_events(
+        impressions=[{"project_id": 1, "created_at": recent, "source": "search", "position": 2,
+                      "variant": "b"},
+                     {"project_id": 404, "created_at": recent, "source": "search"}],
+        clicks=[{"project_id": 1, "created_at": recent, "source": "search", "position": 2,
+                 "variant": "b"}])
+    assert r.status_code == 201, r.text
+    assert r.json() == {"views": 0, "clicks": 1, "likes": 0, "impressions": 1, "skipped": 1}
+    assert stored(db) == [(1, "search", 2, "b")]
+    assert db.execute("SELECT variant FROM project_clicks").fetchall() == [("b",)]
+    future = api.import_events(impressions=[{"project_id": 1, "source": "search",
+                                             "created_at": "2999-01-01T00:00:00+00:00"}])
+    assert future.status_code == 400
+    assert "impressions[0].created_at" in future.json()["detail"]
+    bad = api.import_events(impressions=[{"project_id": 1, "source": "search", "created_at": at,
+                                          "variant": "NO"}])
+    assert bad.status_code == 400 and "variant" in bad.json()["detail"]

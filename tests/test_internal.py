@@ -107,7 +107,7 @@ def test_import_stores_history_with_explicit_timestamps_without_dedup(api, db):
     likes = [{"project_id": 1, "user_id": 8, "action": "like", "created_at": t.isoformat()}]
     r = api.import_events(views=views, clicks=clicks, likes=likes)
     assert r.status_code == 201, r.text
-    assert r.json() == {"views": 3, "clicks": 1, "likes": 1, "skipped": 0}
+    assert r.json() == {"views": 3, "clicks": 1, "likes": 1, "impressions": 0, "skipped": 0}
     assert db.execute("SELECT DISTINCT created_at FROM project_views").fetchall() == [(t,)]
     keys = db.execute("SELECT DISTINCT session_key FROM project_views").fetchall()
     assert keys[0][0] != "old-django-session" and len(keys[0][0]) == 40
@@ -120,7 +120,7 @@ def test_import_skips_unknown_projects(api, db):
     t = (NOW - timedelta(hours=3)).isoformat()
     r = api.import_events(views=[{"project_id": 1, "created_at": t},
                                  {"project_id": 2, "created_at": t}])
-    assert r.json() == {"views": 1, "clicks": 0, "likes": 0, "skipped": 1}
+    assert r.json() == {"views": 1, "clicks": 0, "likes": 0, "impressions": 0, "skipped": 1}
 
 
 @pytest.mark.parametrize("views, needle", [

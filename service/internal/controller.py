@@ -16,6 +16,7 @@ from service.internal.auth import require_service_token
 from service.internal.schemas import (
     AnonymizedOut,
     ImportClick,
+    ImportImpression,
     ImportIn,
     ImportLike,
     ImportOut,
@@ -73,15 +74,18 @@ async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut
     """Backfill history with explicit timestamps; no dedup; unknown projects are skipped."""
     runtime = runtime_of(request)
     settings = runtime.settings
-    total = len(data.views) + len(data.clicks) + len(data.likes)
+    total = len(data.views) + len(data.clicks) + len(data.likes) + len(data.impressions)
     if total == 0:
-        raise BadRequest("nothing to import: send at least one of `views`, `clicks`, `likes`")
+        raise BadRequest("nothing to import: send at least one of `views`, `clicks`, `likes`, "
+                         "`impressions`")
     if total > settings.import_max_items:
         raise BadRequest(f"at most {settings.import_max_items} items per import, got {total}")
     now = datetime.now(UTC)
     oldest = now - timedelta(days=settings.raw_retention_days)
-    batches: tuple[tuple[str, Sequence[ImportView | ImportClick | ImportLike]], ...] = (
-        ("views", data.views), ("clicks", data.clicks), ("likes", data.likes))
+    batches: tuple[tuple[str, Sequence[ImportView | ImportClick | ImportLike
+                                       | ImportImpression]], ...] = (
+        ("views", data.views), ("clicks", data.clicks), ("likes", data.likes),
+        ("impressions", data.impressions))
     for kind, items in batches:
         for index, item in enumerate(items):
             if item.created_at > now + FUTURE_SKEW:
@@ -92,9 +96,10 @@ async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut
                     f"({settings.raw_retention_days} days)"
                 )
     async with runtime.pool.connection() as conn, conn.transaction():
-        views, clicks, likes = await store.import_events(conn, data, runtime.identity.hash_session)
-    return ImportOut(views=views, clicks=clicks, likes=likes,
-                     skipped=total - views - clicks - likes)
+        views, clicks, likes, impressions = await store.import_events(
+            conn, data, runtime.identity.hash_session)
+    return ImportOut(views=views, clicks=clicks, likes=likes, impressions=impressions,
+                     skipped=total - views - clicks - likes - impressions)
 
 
 @delete(USER_EVENTS_PATH, operation_id="anonymizeUser", status_code=200)

@@ -9,6 +9,7 @@ import msgspec
 
 from service.ids import Id, Position
 from service.sources import ClickSource, ViewSource
+from service.tracking.schemas import Variant
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with offset")]
 RawSessionKey = Annotated[str, msgspec.Meta(max_length=256)]
@@ -50,6 +51,15 @@ class ImportClick(msgspec.Struct, frozen=True):
     position: Position | None = None
     user_id: Id | None = None
     session_key: RawSessionKey | None = None
+    variant: Variant | None = None
+
+
+class ImportImpression(msgspec.Struct, frozen=True):
+    project_id: Id
+    created_at: AwareDatetime
+    source: ClickSource
+    position: Position | None = None
+    variant: Variant | None = None
 
 
 class ImportLike(msgspec.Struct, frozen=True):
@@ -63,6 +73,7 @@ class ImportIn(msgspec.Struct, frozen=True):
     views: list[ImportView] = []
     clicks: list[ImportClick] = []
     likes: list[ImportLike] = []
+    impressions: list[ImportImpression] = []
 
 
 class ImportOut(msgspec.Struct, frozen=True):
@@ -70,6 +81,7 @@ class ImportOut(msgspec.Struct, frozen=True):
     clicks: int
     likes: int
     skipped: int
+    impressions: int = 0
 
 
 class AnonymizedOut(msgspec.Struct, frozen=True):

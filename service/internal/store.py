@@ -42,9 +42,9 @@ async def apply_like(conn: psycopg.AsyncConnection, project_id: int, user_id: in
 
 
 async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
-                        hash_session: Callable[[str], str]) -> tuple[int, int, int]:
-    """Insert history in one transaction; returns stored (views, clicks, likes)."""
-    views = clicks = likes = 0
+                        hash_session: Callable[[str], str]) -> tuple[int, int, int, int]:
+    """Insert history in one transaction; returns stored (views, clicks, likes, impressions)."""
+    views = clicks = likes = impressions = 0
     if data.views:
         cur = await conn.execute(q("import_views"), {
             "created_ats": [v.created_at for v in data.views],
@@ -64,6 +64,7 @@ async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
                              for c in data.clicks],
             "sources": [c.source for c in data.clicks],
             "positions": [c.position for c in data.clicks],
+            "variants": [c.variant for c in data.clicks],
         })
         clicks = cur.rowcount
     if data.likes:
@@ -76,7 +77,16 @@ async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
         cur = await conn.execute(q("import_likes"), params)
         likes = cur.rowcount
         await conn.execute(q("import_like_state"), params)
-    return views, clicks, likes
+    if data.impressions:
+        cur = await conn.execute(q("import_impressions"), {
+            "created_ats": [i.created_at for i in data.impressions],
+            "project_ids": [i.project_id for i in data.impressions],
+            "sources": [i.source for i in data.impressions],
+            "positions": [i.position for i in data.impressions],
+            "variants": [i.variant for i in data.impressions],
+        })
+        impressions = cur.rowcount
+    return views, clicks, likes, impressions
 
 
 async def anonymize_user(conn: psycopg.AsyncConnection, user_id: int) -> int:

@@ -8,11 +8,21 @@ FROM unnest(%(created_ats)s::timestamptz[], %(project_ids)s::bigint[], %(user_id
 JOIN projects AS p ON p.id = t.project_id;
 
 -- name: import_clicks
-INSERT INTO project_clicks (created_at, project_id, user_id, session_key, source, position)
-SELECT t.created_at, t.project_id, t.user_id, t.session_key, t.source, t.position
+INSERT INTO project_clicks (created_at, project_id, user_id, session_key, source, position,
+                            variant)
+SELECT t.created_at, t.project_id, t.user_id, t.session_key, t.source, t.position, t.variant
 FROM unnest(%(created_ats)s::timestamptz[], %(project_ids)s::bigint[], %(user_ids)s::bigint[],
-            %(session_keys)s::text[], %(sources)s::text[], %(positions)s::integer[])
-     AS t(created_at, project_id, user_id, session_key, source, position)
+            %(session_keys)s::text[], %(sources)s::text[], %(positions)s::integer[],
+            %(variants)s::text[])
+     AS t(created_at, project_id, user_id, session_key, source, position, variant)
+JOIN projects AS p ON p.id = t.project_id;
+
+-- name: import_impressions
+INSERT INTO project_impressions (created_at, project_id, source, position, variant)
+SELECT t.created_at, t.project_id, t.source, t.position, t.variant
+FROM unnest(%(created_ats)s::timestamptz[], %(project_ids)s::bigint[], %(sources)s::text[],
+            %(positions)s::integer[], %(variants)s::text[])
+     AS t(created_at, project_id, source, position, variant)
 JOIN projects AS p ON p.id = t.project_id;
 
 -- name: import_likes
