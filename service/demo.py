@@ -1,7 +1,8 @@
 """`engagement demo`: sample projects and realistic traffic against a running service.
 
 History goes in through the import endpoint (a daily rhythm, quieter weekends, some projects
-rising and some fading, clicks decaying with feed position); live events go through the
+rising and some fading, clicks decaying with feed position, impressions of the cards, an
+A/B test on one feed); live events go through the
 public API as a browser would send them, including repeats that get deduplicated, a few
 malformed calls (rejected) and clicks on unknown projects (skipped). Then the rollups and
 trending are brought up to date, so the trending list, /metrics and the dashboards have data.
@@ -32,6 +33,11 @@ CLICK_SOURCES: dict[ClickSource, float] = {
 FEED_LENGTH = 30
 POSITION_DECAY = 0.72  # P(position k) ~ 0.72^k: the first cards get most clicks
 CLICK_THROUGH = 0.45  # clicks per view
+IMPRESSIONS_PER_VIEW = 2.5  # cards seen per view: feed CTR around 18 %, falling with position
+IMPRESSION_DECAY = 0.9  # attention fades slower than clicks do, so CTR falls down the feed
+AB_FEED = "explore_for_you"  # the feed running an A/B test of its ranking
+AB_VARIANTS = ("control", "ranker-v2")
+AB_CLICK_SHARE = 0.55  # ranker-v2's share of the test's clicks, on half its impressions
 LIKE_RATE = 0.06  # likes per view
 UNLIKE_SHARE = 0.1
 IMPORT_CHUNK = 5_000  # items per import call; the service takes up to 10,000
@@ -50,7 +56,8 @@ class DemoProject:
 @dataclass(slots=True)
 class DemoReport:
     projects: int = 0
-    imported: dict[str, int] = field(default_factory=lambda: {"views": 0, "clicks": 0, "likes": 0})
+    imported: dict[str, int] = field(default_factory=lambda: {"views": 0, "clicks": 0, "likes": 0,
+                                                              "impressions": 0})
     live: dict[str, int] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)
     trending: list[dict[str, Any]] = field(default_factory=list)
@@ -62,10 +69,10 @@ def daily_rhythm(hour: int, weekday: int) -> float:
     return (0.15 + 0.85 * day) * (0.75 if weekday >= 5 else 1.0)
 
 
-def feed_position(rng: random.Random) -> int:
+def feed_position(rng: random.Random, decay: float = POSITION_DECAY) -> int:
     """A 0-based feed position, geometrically decaying."""
     position = 0
-    while position < FEED_LENGTH - 1 and rng.random() < POSITION_DECAY:
+    while position < FEED_LENGTH - 1 and rng.random() < decay:
         position += 1
     return position
 
@@ -108,7 +115,8 @@ def history(projects: list[DemoProject], days: float, now: datetime,
     """Import bodies for `days` of past traffic, ending at the start of the current hour."""
     end = now.replace(minute=0, second=0, microsecond=0)
     hours = int(days * 24)
-    events: dict[str, list[dict[str, Any]]] = {"views": [], "clicks": [], "likes": []}
+    events: dict[str, list[dict[str, Any]]] = {"views": [], "clicks": [], "likes": [],
+                                               "impressions": []}
     for project in projects:
         next_liker = 1
         for back in range(hours, 0, -1):
@@ -125,10 +133,19 @@ def history(projects: list[DemoProject], days: float, now: datetime,
                     "session_key": f"demo-{rng.randrange(50_000)}",
                 })
             for _ in range(poisson(rng, views * CLICK_THROUGH)):
+                source = _pick(rng, CLICK_SOURCES)
                 events["clicks"].append({
                     "project_id": project.project_id, "created_at": _within(start, rng),
-                    "source": _pick(rng, CLICK_SOURCES), "position": feed_position(rng),
+                    "source": source, "position": feed_position(rng),
                     "session_key": f"demo-{rng.randrange(50_000)}",
+                    **_variant(source, rng, AB_CLICK_SHARE),
+                })
+            for _ in range(poisson(rng, views * IMPRESSIONS_PER_VIEW)):
+                source = _pick(rng, CLICK_SOURCES)
+                events["impressions"].append({
+                    "project_id": project.project_id, "created_at": _within(start, rng),
+                    "source": source, "position": feed_position(rng, IMPRESSION_DECAY),
+                    **_variant(source, rng, 0.5),
                 })
             for _ in range(poisson(rng, views * LIKE_RATE)):
                 unlike = next_liker > 3 and rng.random() < UNLIKE_SHARE
@@ -139,6 +156,13 @@ def history(projects: list[DemoProject], days: float, now: datetime,
                     "user_id": 500_000 + user, "action": "unlike" if unlike else "like",
                 })
     return events
+
+
+def _variant(source: str, rng: random.Random, second_share: float) -> dict[str, str]:
+    """The A/B variant of an event in the test's feed (none elsewhere)."""
+    if source != AB_FEED:
+        return {}
+    return {"variant": AB_VARIANTS[1] if rng.random() < second_share else AB_VARIANTS[0]}
 
 
 def _within(hour: datetime, rng: random.Random) -> str:
