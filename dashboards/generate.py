@@ -5,8 +5,10 @@
 Grafana's dashboard JSON model (schema 39, Grafana 11).
 
 SQL panels read only the hourly relations (project_views_hourly, project_clicks_hourly,
-project_likes_hourly, project_engagement_hourly) and trending_scores, and use only Grafana's
-macros and date_trunc/extract, so they run unchanged on TimescaleDB and plain PostgreSQL.
+project_likes_hourly, project_engagement_hourly, and for click-through rates
+project_impressions_hourly, feed_impressions_hourly, feed_clicks_hourly) and trending_scores,
+and use only Grafana's macros and date_trunc/extract, so they run unchanged on TimescaleDB and
+plain PostgreSQL.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ def by_name(name: str, **properties: Any) -> dict[str, Any]:
                            for key, value in properties.items()]}
 
 
-def heat_table(title: str, description: str, query: Query, label: str) -> dict[str, Any]:
+def heat_table(title: str, description: str, query: Query, label: str, *,
+               unit: str = "short", decimals: int = 0) -> dict[str, Any]:
     """A heatmap as a table whose cells are coloured on one scale across the whole grid.
 
     Grafana's heatmap panel needs time on its x axis; hour of day x weekday has none.
@@ -157,7 +160,7 @@ def heat_table(title: str, description: str, query: Query, label: str) -> dict[s
         "custom": {"align": "center", "cellOptions": {"type": "color-background",
                                                       "mode": "gradient"},
                    "inspect": False, "minWidth": 34},
-        "color": {"mode": "continuous-YlRd"}, "decimals": 0, "unit": "short",
+        "color": {"mode": "continuous-YlRd"}, "decimals": decimals, "unit": unit,
         "fieldMinMax": False,  # one colour scale for every cell, not per column
     }
     return table(title, description, [query], defaults=defaults, overrides=[
@@ -202,6 +205,79 @@ FROM project_clicks_hourly
 WHERE $__timeFilter(bucket) AND {PROJECT_FILTER}
 GROUP BY source
 ORDER BY sum(clicks) DESC"""
+
+
+# Impressions and clicks of the selected projects: with "All" the per-feed relations (a few
+# thousand rows a month), else the per-project ones. Grafana writes $project in as literals,
+# so PostgreSQL prunes the branch that does not apply when it plans the query.
+FEED_EVENTS_SQL = f"""
+    SELECT bucket, source, position, variant, impressions, 0 AS clicks
+    FROM feed_impressions_hourly WHERE $__timeFilter(bucket) AND 0 IN ($project)
+    UNION ALL
+    SELECT bucket, source, position, variant, 0, clicks
+    FROM feed_clicks_hourly WHERE $__timeFilter(bucket) AND 0 IN ($project)
+    UNION ALL
+    SELECT bucket, source, position, variant, impressions, 0
+    FROM project_impressions_hourly
+    WHERE $__timeFilter(bucket) AND NOT 0 IN ($project) AND {PROJECT_FILTER}
+    UNION ALL
+    SELECT bucket, source, position, NULL, 0, clicks
+    FROM project_clicks_hourly
+    WHERE $__timeFilter(bucket) AND NOT 0 IN ($project) AND {PROJECT_FILTER}"""
+# Per-variant counts exist per feed only (clicks per project carry no variant).
+VARIANT_EVENTS_SQL = """
+    SELECT bucket, source, variant, impressions, 0 AS clicks
+    FROM feed_impressions_hourly WHERE $__timeFilter(bucket) AND variant IS NOT NULL
+    UNION ALL
+    SELECT bucket, source, variant, 0, clicks
+    FROM feed_clicks_hourly WHERE $__timeFilter(bucket) AND variant IS NOT NULL"""
+
+
+def _ctr_position_sql() -> str:
+    def ctr(condition: str) -> str:
+        return (f"sum(clicks) FILTER (WHERE {condition})::float8 / "
+                f"nullif(sum(impressions) FILTER (WHERE {condition}), 0)")
+
+    last = len(POSITIONS)
+    columns = ",\n       ".join(f'{ctr(f"position = {p}")} AS "{p}"' for p in POSITIONS)
+    return f"""
+SELECT source AS "Feed",
+       {columns},
+       {ctr(f"position >= {last}")} AS "{last}+",
+       sum(clicks)::float8 / nullif(sum(impressions), 0) AS "All"
+FROM ({FEED_EVENTS_SQL}
+) AS events
+GROUP BY source
+ORDER BY sum(impressions) DESC, source"""
+
+
+# Wilson score 95 % interval of clicks/impressions, as GET /api/v1/insights/variants/ gives it.
+VARIANTS_SQL = f"""
+SELECT source AS "Feed", variant AS "Variant", n AS "Impressions", x AS "Clicks",
+       x / nullif(n, 0) AS "CTR",
+       CASE WHEN n > 0 AND x <= n THEN
+           (x / n + z * z / (2 * n) - z * sqrt(x / n * (1 - x / n) / n + z * z / (4 * n * n)))
+           / (1 + z * z / n) END AS "CTR low",
+       CASE WHEN n > 0 AND x <= n THEN
+           (x / n + z * z / (2 * n) + z * sqrt(x / n * (1 - x / n) / n + z * z / (4 * n * n)))
+           / (1 + z * z / n) END AS "CTR high"
+FROM (
+    SELECT source, variant, sum(impressions)::float8 AS n, sum(clicks)::float8 AS x
+    FROM ({VARIANT_EVENTS_SQL}
+    ) AS events
+    GROUP BY source, variant
+) AS v
+CROSS JOIN (VALUES (1.959963984540054::float8)) AS c (z)
+ORDER BY source, variant"""
+
+VARIANT_SERIES_SQL = f"""
+SELECT $__timeGroupAlias(bucket, $__interval, 0), source || ': ' || variant AS metric,
+       sum(clicks)::float8 / sum(impressions) AS value
+FROM ({VARIANT_EVENTS_SQL}
+) AS events
+GROUP BY 1, 2
+HAVING sum(impressions) > 0
+ORDER BY 1"""
 
 
 def _total_sql(relation: str, value: str, alias: str) -> Query:
@@ -299,6 +375,29 @@ WHERE $__timeFilter(bucket) AND {PROJECT_FILTER}
 GROUP BY 1
 ORDER BY 1""", ("time", "views", "clicks", "likes", "unlikes"), fmt="time_series")],
         datasource=TIMESCALE, interval="1h"), 24, 8)
+
+    g.row("Click-through rate (impressions from the browser client)")
+    g.add(heat_table(
+        "CTR by feed and position",
+        "Clicks / impressions per feed (rows) and 0-based card position (columns) over the "
+        "selected range: how much a card's place in the feed matters. Empty where no "
+        "impressions were reported.",
+        sql(_ctr_position_sql(), ("Feed", *POSITIONS, f"{len(POSITIONS)}+", "All")), "Feed",
+        unit="percentunit", decimals=1), 24, 8)
+    g.add(table(
+        "A/B variants: CTR with 95 % interval",
+        "Clicks / impressions per feed and variant (all projects), with the Wilson score "
+        "interval; GET /api/v1/insights/variants/ adds each variant's difference from the "
+        "control.",
+        [sql(VARIANTS_SQL, ("Feed", "Variant", "Impressions", "Clicks", "CTR", "CTR low",
+                            "CTR high"))],
+        overrides=[by_name(name, unit="percentunit", decimals=2)
+                   for name in ("CTR", "CTR low", "CTR high")]), 10, 8)
+    g.add(timeseries(
+        "CTR per variant", "Clicks / impressions per feed and A/B variant over time "
+        "(all projects).",
+        [sql(VARIANT_SERIES_SQL, ("time", "metric", "value"), fmt="time_series")],
+        datasource=TIMESCALE, unit="percentunit", interval="1h"), 14, 8)
 
     g.row("Trending")
     g.add(table(

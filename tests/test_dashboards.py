@@ -176,7 +176,8 @@ def test_service_dashboard_covers_http_events_and_jobs():
 
 def test_sql_avoids_time_bucket_and_uses_only_hourly_relations():
     allowed = {"project_views_hourly", "project_clicks_hourly", "project_likes_hourly",
-               "project_engagement_hourly", "trending_scores", "projects"}
+               "project_engagement_hourly", "trending_scores", "projects",
+               "project_impressions_hourly", "feed_impressions_hourly", "feed_clicks_hourly"}
     for _, title, raw in sql_queries():
         assert "time_bucket" not in raw, title
         # not functions; minus the CTE and extract(... FROM bucket)
