@@ -6,6 +6,8 @@ export type ClickSource =
   | 'search' | 'profile' | 'related';
 export type FeedTab = 'for-you' | 'trending' | 'new' | 'news' | 'search' | 'profile' | 'related';
 export type ProjectId = number | string | bigint;
+/** An A/B variant of a feed algorithm: 1-32 of a-z 0-9 _ - (see VARIANT_PATTERN). */
+export type Variant = string;
 
 /** A referrer pattern: a RegExp tested against `pathname + search`, a pathname prefix, or a test. */
 export type ReferrerPattern = RegExp | string | ((referrer: URL) => boolean);
@@ -27,7 +29,7 @@ export interface BatchResult {
 }
 
 export interface TrackingError {
-  kind: 'view' | 'click' | 'clicks' | 'token' | 'config';
+  kind: 'view' | 'click' | 'clicks' | 'impression' | 'impressions' | 'token' | 'config';
   reason: string;
   status?: number | null;
   attempts?: number;
@@ -76,16 +78,50 @@ export interface TrackerEnvironment {
   clearTimeout?: (handle: any) => void;
   random?: () => number;
   crypto?: Crypto | null;
+  IntersectionObserver?: typeof IntersectionObserver | null;
+  MutationObserver?: typeof MutationObserver | null;
   moduleOrigin?: string;
+}
+
+export interface ImpressionOptions {
+  /** The feed the cards are in. */
+  source: ClickSource;
+  /** CSS selector of the cards inside the container (default '[data-project-id]'). */
+  selector?: string;
+  /** A card's project id (default its data-project-id attribute). */
+  getProjectId?: (card: Element) => ProjectId | null | undefined;
+  /** A card's 0-based position (default data-position, else its index among the cards). */
+  getPosition?: (card: Element) => number | string | null | undefined;
+  /** The A/B variant that ranked this feed, for every card ... */
+  variant?: Variant | null;
+  /** ... or per card. */
+  getVariant?: (card: Element) => Variant | null | undefined;
+  /** Share of the card that must be in view, 0-1 (default 0.5). */
+  threshold?: number;
+  /** How long it must stay in view, ms (default 1000). */
+  minVisibleMs?: number;
+  /** The scrolling element, if not the viewport. */
+  root?: Element | Document | null;
+}
+
+export interface ImpressionObserver {
+  /** Watch one more card (cards added to the container are picked up by themselves). */
+  observe(card: Element): void;
+  /** Stop reporting; cards already counted stay counted. */
+  disconnect(): void;
 }
 
 export interface Tracker {
   configure(options: TrackingOptions): void;
   trackProjectView(projectId: ProjectId, source?: ViewSource): Promise<ViewResult>;
-  trackProjectClick(projectId: ProjectId, source: ClickSource, position?: number | null): boolean;
+  trackProjectClick(projectId: ProjectId, source: ClickSource, position?: number | null,
+                    variant?: Variant | null): boolean;
+  trackImpression(projectId: ProjectId, source: ClickSource, position?: number | null,
+                  variant?: Variant | null): boolean;
+  observeImpressions(container: Element, options: ImpressionOptions): ImpressionObserver;
   getViewSourceFromReferrer(referrer?: string): ViewSource;
   getClickSourceFromTab(tab: FeedTab | string): ClickSource;
-  /** Send queued clicks now; resolves when acknowledged or given up. */
+  /** Send queued clicks and impressions now; resolves when acknowledged or given up. */
   flush(): Promise<void>;
   /** What pagehide does: hand queued and retry-waiting events to sendBeacon / keepalive fetch. */
   flushAtUnload(): void;
@@ -95,6 +131,7 @@ export interface Tracker {
 export const VIEW_SOURCES: readonly ViewSource[];
 export const CLICK_SOURCES: readonly ClickSource[];
 export const MAX_BATCH_SIZE: 50;
+export const VARIANT_PATTERN: RegExp;
 export const DEFAULT_VIEW_SOURCE_PATTERNS: Readonly<Record<'search' | 'profile' | 'explore', readonly RegExp[]>>;
 
 export function configure(options: TrackingOptions): void;
@@ -103,7 +140,13 @@ export function trackProjectView(projectId: ProjectId, source?: ViewSource): Pro
 /** The view source of a page reached from `referrer` (default document.referrer); 'embed' when framed. */
 export function getViewSourceFromReferrer(referrer?: string): ViewSource;
 /** Queue a click on a project card (position 0-based); false when the input was invalid. */
-export function trackProjectClick(projectId: ProjectId, source: ClickSource, position?: number | null): boolean;
+export function trackProjectClick(projectId: ProjectId, source: ClickSource, position?: number | null,
+                                  variant?: Variant | null): boolean;
+/** Queue one impression of a project card in a feed; false when the input was invalid. */
+export function trackImpression(projectId: ProjectId, source: ClickSource, position?: number | null,
+                                variant?: Variant | null): boolean;
+/** Report the cards of `container` that are actually seen (IntersectionObserver), batched. */
+export function observeImpressions(container: Element, options: ImpressionOptions): ImpressionObserver;
 /** The click source of a feed tab; unknown tabs give 'explore_for_you'. */
 export function getClickSourceFromTab(tab: FeedTab | string): ClickSource;
 export function flush(): Promise<void>;

@@ -6,6 +6,7 @@
 //   configure({ getToken: () => session.accessToken });       // optional
 //   trackProjectView(42);                                    // source from document.referrer
 //   trackProjectClick(42, getClickSourceFromTab('trending'), 3);
+//   observeImpressions(feedElement, { source: 'explore_trending' }); // cards actually seen
 //
 // Nothing here ever throws into the page or blocks it: every failure ends in a resolved
 // promise and, if configured, a call to `onError`.
@@ -15,8 +16,10 @@ export const CLICK_SOURCES = Object.freeze([
   'explore_for_you', 'explore_trending', 'explore_new', 'explore_news',
   'search', 'profile', 'related',
 ]);
-/** The batch endpoint takes at most this many clicks per request. */
+/** The batch endpoints take at most this many clicks (or impressions) per request. */
 export const MAX_BATCH_SIZE = 50;
+/** An A/B variant name, as the service accepts it. */
+export const VARIANT_PATTERN = /^[a-z0-9_-]{1,32}$/;
 
 const MAX_ID = (1n << 63n) - 1n;
 const MAX_POSITION = 2 ** 31 - 1;
@@ -79,6 +82,8 @@ function browserEnvironment() {
     clearTimeout: g.clearTimeout.bind(g),
     random: Math.random,
     crypto: g.crypto ?? null,
+    IntersectionObserver: typeof g.IntersectionObserver === 'function' ? g.IntersectionObserver : null,
+    MutationObserver: typeof g.MutationObserver === 'function' ? g.MutationObserver : null,
     moduleOrigin: moduleOrigin(),
   };
 }
@@ -115,6 +120,18 @@ function validPosition(position) {
   return Number.isInteger(n) && n >= 0 && n <= MAX_POSITION ? n : undefined;
 }
 
+function validVariant(variant) {
+  if (variant === undefined || variant === null) return null;
+  return typeof variant === 'string' && VARIANT_PATTERN.test(variant) ? variant : undefined;
+}
+
+// One queued batch item: `{"project_id":1,"source":"search","position":3,"variant":"b"}`.
+function feedItem(id, source, position, variant) {
+  return `{"project_id":${id},"source":"${source}"`
+    + (position === null ? '' : `,"position":${position}`)
+    + (variant === null ? '' : `,"variant":"${variant}"`) + '}';
+}
+
 function matches(pattern, url) {
   if (pattern instanceof RegExp) {
     pattern.lastIndex = 0;
@@ -130,6 +147,7 @@ export function createTracker(options = {}, environment = undefined) {
   const env = { ...browserEnvironment(), ...(environment ?? {}) };
   let config = { ...DEFAULTS };
   const queue = []; // click items (JSON text) not yet sent
+  const impressionQueue = []; // impression items (JSON text) not yet sent
   const waiting = new Set(); // requests between a failed attempt and their retry
   let flushTimer = null;
   let listening = false;
@@ -388,6 +406,12 @@ export function createTracker(options = {}, environment = undefined) {
       `{"clicks":[${items.join(',')}]}`, { size: items.length });
   }
 
+  function takeImpressionBatch() {
+    const items = impressionQueue.splice(0, config.batchSize);
+    return makeRequest('impressions', '/api/v1/projects/track-impressions/',
+      `{"impressions":[${items.join(',')}]}`, { size: items.length });
+  }
+
   function flush() {
     try {
       if (flushTimer !== null) {
@@ -395,8 +419,8 @@ export function createTracker(options = {}, environment = undefined) {
         flushTimer = null;
       }
       const pending = [];
-      while (queue.length) {
-        const request = takeBatch();
+      while (queue.length || impressionQueue.length) {
+        const request = queue.length ? takeBatch() : takeImpressionBatch();
         pending.push(request.done);
         attempt(request);
       }
@@ -420,6 +444,7 @@ export function createTracker(options = {}, environment = undefined) {
       }
       waiting.clear();
       while (queue.length) requests.push(takeBatch());
+      while (impressionQueue.length) requests.push(takeImpressionBatch());
       for (const request of requests) sendAtUnload(request);
     } catch (error) {
       report({ kind: 'clicks', reason: 'unexpected', error });
@@ -464,15 +489,17 @@ export function createTracker(options = {}, environment = undefined) {
     }
   }
 
-  function trackProjectClick(projectId, source, position = undefined) {
+  function trackProjectClick(projectId, source, position = undefined, variant = undefined) {
     try {
       listen();
       const id = projectIdText(projectId);
       const pos = validPosition(position);
+      const ab = validVariant(variant);
       // One invalid item makes the server refuse the whole batch, so refuse it here instead.
-      if (id === null || !CLICK_SOURCES.includes(source) || pos === undefined) {
-        const reason = id === null ? 'invalid project id'
-          : pos === undefined ? 'invalid position' : 'invalid source';
+      if (id === null || !CLICK_SOURCES.includes(source) || pos === undefined
+          || ab === undefined) {
+        const reason = id === null ? 'invalid project id' : pos === undefined
+          ? 'invalid position' : ab === undefined ? 'invalid variant' : 'invalid source';
         report({ kind: 'click', reason });
         return false;
       }
@@ -480,8 +507,7 @@ export function createTracker(options = {}, environment = undefined) {
         report({ kind: 'click', reason: 'queue full' });
         return false;
       }
-      queue.push(`{"project_id":${id},"source":"${source}"`
-        + (pos === null ? '}' : `,"position":${pos}}`));
+      queue.push(feedItem(id, source, pos, ab));
       if (queue.length >= config.batchSize) {
         flush();
       } else if (flushTimer === null) {
@@ -497,14 +523,138 @@ export function createTracker(options = {}, environment = undefined) {
     }
   }
 
+  function trackImpression(projectId, source, position = undefined, variant = undefined) {
+    try {
+      listen();
+      const id = projectIdText(projectId);
+      const pos = validPosition(position);
+      const ab = validVariant(variant);
+      if (id === null || !CLICK_SOURCES.includes(source) || pos === undefined
+          || ab === undefined) {
+        const reason = id === null ? 'invalid project id' : pos === undefined
+          ? 'invalid position' : ab === undefined ? 'invalid variant' : 'invalid source';
+        report({ kind: 'impression', reason });
+        return false;
+      }
+      if (impressionQueue.length >= config.maxQueueSize) {
+        report({ kind: 'impression', reason: 'queue full' });
+        return false;
+      }
+      impressionQueue.push(feedItem(id, source, pos, ab));
+      if (impressionQueue.length >= config.batchSize) {
+        flush();
+      } else if (flushTimer === null) {
+        flushTimer = env.setTimeout(() => {
+          flushTimer = null;
+          flush();
+        }, config.flushDelayMs);
+      }
+      return true;
+    } catch (error) {
+      report({ kind: 'impression', reason: 'unexpected', error });
+      return false;
+    }
+  }
+
+  // Cards of `container` (matching `selector`) count as seen once at least `threshold` of
+  // them has been in view for `minVisibleMs` without interruption while the page is
+  // visible (the usual viewability rule: half the card for a second). Each card counts once
+  // per observer; cards added later (infinite scroll) are picked up too.
+  function observeImpressions(container, options = {}) {
+    const handle = { observe() {}, disconnect() {} };
+    try {
+      const opts = options ?? {};
+      const source = opts.source;
+      const Observer = env.IntersectionObserver;
+      if (!CLICK_SOURCES.includes(source) || !container || typeof Observer !== 'function') {
+        const reason = !CLICK_SOURCES.includes(source) ? 'invalid source'
+          : !container ? 'no container' : 'no IntersectionObserver';
+        report({ kind: 'impression', reason });
+        return handle;
+      }
+      listen();
+      const selector = typeof opts.selector === 'string' ? opts.selector : '[data-project-id]';
+      const threshold = Math.min(1, Math.max(0, Number(opts.threshold ?? 0.5) || 0));
+      const dwellMs = clampInt(opts.minVisibleMs, 0, 60000, 1000);
+      const cards = () => Array.from(container.querySelectorAll(selector));
+      const getProjectId = typeof opts.getProjectId === 'function' ? opts.getProjectId
+        : (el) => el.getAttribute('data-project-id');
+      const getPosition = typeof opts.getPosition === 'function' ? opts.getPosition
+        : (el) => el.getAttribute('data-position') ?? cards().indexOf(el);
+      const getVariant = typeof opts.getVariant === 'function' ? opts.getVariant
+        : () => opts.variant;
+      const seen = new WeakSet();
+      const timers = new Map(); // card -> dwell timer while it is in view
+
+      function stopTimer(el) {
+        if (timers.has(el)) env.clearTimeout(timers.get(el));
+        timers.delete(el);
+      }
+
+      function record(el) {
+        timers.delete(el);
+        if (seen.has(el)) return;
+        // Counted only while someone can see it; a hidden tab's cards count when next in view.
+        if (env.document && env.document.visibilityState === 'hidden') return;
+        seen.add(el);
+        observer.unobserve(el);
+        try {
+          trackImpression(getProjectId(el), source, getPosition(el), getVariant(el));
+        } catch (error) {
+          report({ kind: 'impression', reason: 'unexpected', error });
+        }
+      }
+
+      const observer = new Observer((entries) => {
+        for (const entry of entries) {
+          const el = entry.target;
+          if (seen.has(el)) continue;
+          if (entry.isIntersecting && entry.intersectionRatio >= threshold) {
+            if (dwellMs === 0) record(el);
+            else if (!timers.has(el)) timers.set(el, env.setTimeout(() => record(el), dwellMs));
+          } else {
+            stopTimer(el);
+          }
+        }
+      }, { root: opts.root ?? null, threshold: [threshold] });
+
+      const watch = (el) => {
+        if (el && !seen.has(el)) observer.observe(el);
+      };
+      cards().forEach(watch);
+      let mutations = null;
+      if (typeof env.MutationObserver === 'function') {
+        mutations = new env.MutationObserver((records) => {
+          for (const rec of records) {
+            for (const node of rec.addedNodes) {
+              if (node.nodeType !== 1) continue;
+              if (node.matches(selector)) watch(node);
+              node.querySelectorAll(selector).forEach(watch);
+            }
+          }
+        });
+        mutations.observe(container, { childList: true, subtree: true });
+      }
+      handle.observe = watch;
+      handle.disconnect = () => {
+        observer.disconnect();
+        if (mutations) mutations.disconnect();
+        for (const el of [...timers.keys()]) stopTimer(el);
+      };
+    } catch (error) {
+      report({ kind: 'impression', reason: 'unexpected', error });
+    }
+    return handle;
+  }
+
   function pending() {
-    return { queued: queue.length, retrying: waiting.size };
+    return { queued: queue.length + impressionQueue.length, retrying: waiting.size };
   }
 
   configure(options);
   return {
-    configure, trackProjectView, trackProjectClick, getViewSourceFromReferrer,
-    getClickSourceFromTab, flush, flushAtUnload, pending,
+    configure, trackProjectView, trackProjectClick, trackImpression, observeImpressions,
+    getViewSourceFromReferrer, getClickSourceFromTab, flush, flushAtUnload, pending,
   };
 }
 
@@ -532,8 +682,18 @@ export function getViewSourceFromReferrer(referrer) {
 }
 
 /** Queue a click on a project card; sent in batches, and at page unload at the latest. */
-export function trackProjectClick(projectId, source, position) {
-  return tracker.trackProjectClick(projectId, source, position);
+export function trackProjectClick(projectId, source, position, variant) {
+  return tracker.trackProjectClick(projectId, source, position, variant);
+}
+
+/** Queue one impression (a card seen in a feed); batched like clicks. */
+export function trackImpression(projectId, source, position, variant) {
+  return tracker.trackImpression(projectId, source, position, variant);
+}
+
+/** Report the cards of a feed container that are actually seen; returns { observe, disconnect }. */
+export function observeImpressions(container, options) {
+  return tracker.observeImpressions(container, options);
 }
 
 /** Send the queued clicks now; resolves when they are acknowledged or given up. */
