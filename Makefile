@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint fmt migrate job clean system-packages
+.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ system-packages:
 ## test: the whole suite against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## fuzz: schemathesis, 1,000 generated cases per operation and every phase (about 20 minutes)
+fuzz: $(STAMP) system-packages
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+		$(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
+
+## faults: the fault-injection suite with more cycles of kills and restarts (FAULT_CYCLES)
+faults: $(STAMP) system-packages
+	FAULT_CYCLES=$${FAULT_CYCLES:-5} $(BIN)/python -m pytest tests/test_faults.py -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check service scheduler tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
 
 from service.db import PROFILES
 from service.queries import q
@@ -26,7 +27,9 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", operation_id="readyz")
+@get("/readyz", operation_id="readyz", responses={
+    503: ResponseSpec(Ready, generate_examples=False,
+                      description="not ready: the database is unreachable or not migrated")})
 async def readyz(request: Request) -> Response[Ready]:
     """Ready when the database answers and is migrated; reports the storage profile."""
     runtime = runtime_of(request)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from litestar import Request, Response, Router, delete, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
 
 from service import metrics
-from service.errors import BadRequest, NotFound
-from service.ids import parse_path_id
+from service.errors import BadRequest, NotFound, error_responses
+from service.ids import PathId, parse_path_id
 from service.internal import store
 from service.internal.auth import require_service_token
 from service.internal.schemas import (
@@ -33,10 +34,13 @@ LIKES_PATH = "/likes/"
 IMPORT_PATH = "/events/import"
 USER_EVENTS_PATH = "/users/{user_id:str}/events"
 FUTURE_SKEW = timedelta(minutes=5)
+# Answers besides success, declared so the OpenAPI document is complete.
+ERRORS = error_responses(400, 401, 404, 413, 503)
 
 
-@put(PROJECT_PATH, operation_id="upsertProject")
-async def upsert_project(request: Request, project_id: FromPath[str],
+@put(PROJECT_PATH, operation_id="upsertProject", responses={
+    201: ResponseSpec(ProjectOut, generate_examples=False, description="created"), **ERRORS})
+async def upsert_project(request: Request, project_id: PathId,
                          data: JSONBody[ProjectIn]) -> Response[ProjectOut]:
     """Create or update a trackable project (201 created, 200 updated)."""
     pid = parse_path_id(project_id, "project_id")
@@ -47,15 +51,17 @@ async def upsert_project(request: Request, project_id: FromPath[str],
                     status_code=201 if created else 200)
 
 
-@delete(PROJECT_PATH, operation_id="deleteProject", status_code=204)
-async def delete_project(request: Request, project_id: FromPath[str]) -> None:
+@delete(PROJECT_PATH, operation_id="deleteProject", status_code=204, responses=ERRORS)
+async def delete_project(request: Request, project_id: PathId) -> None:
     """Delete a project and, by cascade, every event and count of it."""
     pid = parse_path_id(project_id, "project_id")
     async with runtime_of(request).pool.connection() as conn:
         await store.delete_project(conn, pid)
 
 
-@post(LIKES_PATH, operation_id="recordLike")
+@post(LIKES_PATH, operation_id="recordLike", responses={
+    200: ResponseSpec(LikeOut, generate_examples=False, description="no-op: already so"),
+    **ERRORS})
 async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[LikeOut]:
     """Record a like or unlike; a repeat of the current state is a no-op (200)."""
     async with runtime_of(request).pool.connection() as conn:
@@ -69,7 +75,7 @@ async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[Like
 
 
 @post(IMPORT_PATH, operation_id="importEvents", status_code=201,
-      request_max_body_size=16 * 1024 * 1024)
+      request_max_body_size=16 * 1024 * 1024, responses=ERRORS)
 async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut:
     """Backfill history with explicit timestamps; no dedup; unknown projects are skipped."""
     runtime = runtime_of(request)
@@ -102,8 +108,9 @@ async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut
                      skipped=total - views - clicks - likes - impressions)
 
 
-@delete(USER_EVENTS_PATH, operation_id="anonymizeUser", status_code=200)
-async def anonymize_user(request: Request, user_id: FromPath[str]) -> AnonymizedOut:
+@delete(USER_EVENTS_PATH, operation_id="anonymizeUser", status_code=200,
+        responses=ERRORS)
+async def anonymize_user(request: Request, user_id: PathId) -> AnonymizedOut:
     """Detach a deleted user's events from them; the events keep counting."""
     uid = parse_path_id(user_id, "user_id")
     async with runtime_of(request).pool.connection() as conn, conn.transaction():

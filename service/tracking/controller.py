@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from litestar import Request, Response, post
 from litestar.datastructures import Cookie
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.openapi.spec import Operation, RequestBody
+from litestar.params import JSONBody
 
 from service import metrics
 from service.bots import is_bot
@@ -13,7 +16,7 @@ from service.errors import NotFound, error_responses
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
-from service.ids import parse_path_id
+from service.ids import PathId, parse_path_id
 from service.runtime import Runtime, runtime_of
 from service.tracking.schemas import (
     IGNORED,
@@ -36,6 +39,15 @@ ONE_YEAR = 365 * 24 * 3600
 # What a track call can answer besides its success (declared so the OpenAPI is complete).
 ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
 ERRORS_NO_404 = error_responses(400, 401, 413, 422, 429, 503)
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """track-view's body may be left out; Litestar documents every body as required."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
 
 
 def _viewer(request: Request, runtime: Runtime) -> Viewer:
@@ -76,13 +88,14 @@ def _replayed(replayed: bool) -> dict[str, str]:
     return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
-@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201, responses={
+@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201,
+      operation_class=OptionalBodyOperation, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="deduplicated (this viewer's view is recent) or ignored "
                                   "(a known bot): nothing stored"),
     **ERRORS,
 })
-async def track_view(request: Request, project_id: FromPath[str],
+async def track_view(request: Request, project_id: PathId,
                      data: JSONBody[TrackViewIn | None] = None) -> Response[TrackStatus]:
     """Record that someone opened a project page (deduplicated per viewer for 5 minutes)."""
     runtime = runtime_of(request)

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, get
 from litestar.params import QueryParameter
 
+from service.errors import error_responses
 from service.queries import q
 from service.runtime import runtime_of
 
@@ -35,7 +36,8 @@ class TrendingOut(msgspec.Struct, frozen=True):
     results: list[TrendingItem]
 
 
-@get(TRENDING_PATH, operation_id="listTrending", cache_control=None)
+@get(TRENDING_PATH, operation_id="listTrending", cache_control=None,
+     responses=error_responses(400, 429, 503))
 async def list_trending(
     request: Request,
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1-100")] = 20,
