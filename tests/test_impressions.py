@@ -213,3 +213,17 @@ def test_import_backfills_impressions_and_click_variants(api, db):
     bad = api.import_events(impressions=[{"project_id": 1, "source": "search", "created_at": at,
                                           "variant": "NO"}])
     assert bad.status_code == 400 and "variant" in bad.json()["detail"]
+
+
+def test_retention_drops_old_impressions_but_keeps_their_hourly_counts(api, db, settings,
+                                                                       profile):
+    if profile == "timescale":
+        pytest.skip("on the timescale profile retention is a TimescaleDB policy "
+                    "(checked in test_timescale.py)")
+    api.put_project(1)
+    db.execute("INSERT INTO project_impressions (created_at, project_id, source) "
+               "VALUES (now() - interval '120 days', 1, 'search'), (now(), 1, 'search')")
+    run_job("refresh-rollups", JobContext(settings, profile))
+    run_job("retention", JobContext(settings, profile))
+    assert db.execute("SELECT count(*) FROM project_impressions").fetchone()[0] == 1
+    assert db.execute("SELECT sum(impressions) FROM feed_impressions_hourly").fetchone()[0] == 2
