@@ -38,6 +38,22 @@ RATE_LIMITED = Counter(
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def limit_key(address: str) -> str:
+    """The bucket of a client address: itself for IPv4, its /64 for IPv6.
+
+    One IPv6 subscriber usually holds a whole /64 and could rotate through it at will.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _address(text: str) -> str | None:
     """A normalised IP address from an X-Forwarded-For entry (port, brackets allowed)."""
     text = text.strip()
@@ -96,7 +112,7 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope.get("method") != "OPTIONS"
                 and _limited(scope["path"])):
-            client = self.clients.of(scope)
+            client = limit_key(self.clients.of(scope))
             for item in self.limits:
                 if not await self.limiter.hit(item, client):
                     stats = await self.limiter.get_window_stats(item, client)

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from service.app import create_app
-from service.ratelimit import ClientAddress
+from service.ratelimit import ClientAddress, limit_key
 from service.settings import Settings
 from tests.processes import service_process
 from tests.support import Api
@@ -94,6 +94,17 @@ def test_client_address_believes_only_trusted_proxies(peer, forwarded, client):
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     scope = {"type": "http", "client": (peer, 1234), "headers": headers}
     assert ClientAddress(["10.0.0.0/8"]).of(scope) == client  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("address, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),  # same subscriber, same bucket
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("testclient", "testclient"),
+])
+def test_ipv6_clients_are_limited_per_64(address, key):
+    assert limit_key(address) == key
 
 
 @pytest.mark.slow
