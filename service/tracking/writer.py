@@ -155,9 +155,7 @@ class BatchWriter(Generic[T, R]):
             wait = max(deadline - loop.time(), _MIN_CONNECT_WAIT)
             try:
                 async with self._pool.connection(timeout=wait) as conn:
-                    # Pipeline mode: BEGIN, the timeout and the statements go out together
-                    # and COMMIT follows without a wait in between: two round trips a batch.
-                    async with conn.pipeline(), conn.transaction():
+                    async with conn.transaction():
                         budget = max(deadline - loop.time(), _MIN_STATEMENT_TIME)
                         await conn.execute(q("set_write_timeout"),
                                            {"milliseconds": int(budget * 1000)})
