@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults
+.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults bench soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,18 @@ fuzz: $(STAMP) system-packages
 faults: $(STAMP) system-packages
 	FAULT_CYCLES=$${FAULT_CYCLES:-5} $(BIN)/python -m pytest tests/test_faults.py -p no:cacheprovider $(PYTEST_ARGS)
 
+## bench: ingest and trending figures, each next to a baseline measured in the same run
+## (about 25 minutes; bench-results/*.json). More: BENCH_ARGS="--trending-scales 10000,100000,1000000"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## soak: finds the maximum track-click rate, then 10 minutes at 70 % of it (SOAK_SECONDS)
+soak: $(STAMP)
+	$(BIN)/python -m bench --only track-click --skip-trending \
+		--soak-seconds $${SOAK_SECONDS:-600} $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check service scheduler tests
+	$(BIN)/ruff check service scheduler tests bench
 	$(BIN)/mypy service scheduler
 
 fmt: $(STAMP)
