@@ -31,7 +31,9 @@ def _step_dict(s: Step | None) -> dict[str, Any] | None:
 
 def ingest(args: argparse.Namespace, out: dict[str, Any]) -> None:
     workers = args.workers
-    connections = workers * args.pool_max_size
+    # The service writes clicks through write_concurrency connections per worker: pgbench
+    # gets as many, each committing its own row (the service may share commits).
+    connections = workers * args.write_concurrency
     with stack.database(args.projects) as db:
         log(f"database ceiling: pgbench, {connections} connections")
         out["database_ceiling"] = asdict(baselines.pgbench_inserts(
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--workers", type=int, default=2, help="service (and baseline) workers")
     p.add_argument("--pool-max-size", type=int, default=8)
-    p.add_argument("--write-concurrency", type=int, default=4)
+    p.add_argument("--write-concurrency", type=int, default=1)
     p.add_argument("--write-batch-max", type=int, default=1000)
     p.add_argument("--projects", type=int, default=10_000, help="projects the traffic hits")
     p.add_argument("--start-rate", type=float, default=500)

@@ -12,10 +12,12 @@ from typing import Any
 from bench.stack import ROOT, cpu_seconds
 
 # A step is sustained when the server keeps up with the offered rate, almost nothing fails
-# and the queue does not grow (an open-loop p99 explodes as soon as it does).
+# and the queue does not grow: measured from the intended send time, an open-loop p99 runs
+# into seconds within a step as soon as it does. 250 ms leaves room for the fsync and
+# scheduling stalls of a shared 2-core machine without calling an overload sustained.
 MIN_ACHIEVED_SHARE = 0.95
 MAX_ERROR_SHARE = 0.001
-MAX_P99_MS = 100.0
+MAX_P99_MS = 250.0
 
 
 @dataclass
