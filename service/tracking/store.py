@@ -90,10 +90,7 @@ async def flush_clicks(conn: psycopg.AsyncConnection,
         "positions": [e.position for e in events],
         "variants": [e.variant for e in events],
     })
-    stored = [False] * len(events)
-    for (ord_,) in await cursor.fetchall():
-        stored[ord_ - 1] = True
-    return stored
+    return await _stored_flags(cursor, len(events))
 
 
 async def flush_impressions(conn: psycopg.AsyncConnection,
@@ -106,7 +103,12 @@ async def flush_impressions(conn: psycopg.AsyncConnection,
         "positions": [e.position for e in events],
         "variants": [e.variant for e in events],
     })
-    stored = [False] * len(events)
+    return await _stored_flags(cursor, len(events))
+
+
+async def _stored_flags(cursor: psycopg.AsyncCursor, count: int) -> list[bool]:
+    """True at each 1-based ordinal the statement returned (the rows it stored)."""
+    stored = [False] * count
     for (ord_,) in await cursor.fetchall():
         stored[ord_ - 1] = True
     return stored
