@@ -489,7 +489,9 @@ export function createTracker(options = {}, environment = undefined) {
     }
   }
 
-  function trackProjectClick(projectId, source, position = undefined, variant = undefined) {
+  // Clicks and impressions go through the same checks and the same batching, each kind
+  // into its own queue (they are sent to different endpoints).
+  function enqueueFeedItem(kind, target, projectId, source, position, variant) {
     try {
       listen();
       const id = projectIdText(projectId);
@@ -500,15 +502,15 @@ export function createTracker(options = {}, environment = undefined) {
           || ab === undefined) {
         const reason = id === null ? 'invalid project id' : pos === undefined
           ? 'invalid position' : ab === undefined ? 'invalid variant' : 'invalid source';
-        report({ kind: 'click', reason });
+        report({ kind, reason });
         return false;
       }
-      if (queue.length >= config.maxQueueSize) {
-        report({ kind: 'click', reason: 'queue full' });
+      if (target.length >= config.maxQueueSize) {
+        report({ kind, reason: 'queue full' });
         return false;
       }
-      queue.push(feedItem(id, source, pos, ab));
-      if (queue.length >= config.batchSize) {
+      target.push(feedItem(id, source, pos, ab));
+      if (target.length >= config.batchSize) {
         flush();
       } else if (flushTimer === null) {
         flushTimer = env.setTimeout(() => {
@@ -518,42 +520,17 @@ export function createTracker(options = {}, environment = undefined) {
       }
       return true;
     } catch (error) {
-      report({ kind: 'click', reason: 'unexpected', error });
+      report({ kind, reason: 'unexpected', error });
       return false;
     }
   }
 
+  function trackProjectClick(projectId, source, position = undefined, variant = undefined) {
+    return enqueueFeedItem('click', queue, projectId, source, position, variant);
+  }
+
   function trackImpression(projectId, source, position = undefined, variant = undefined) {
-    try {
-      listen();
-      const id = projectIdText(projectId);
-      const pos = validPosition(position);
-      const ab = validVariant(variant);
-      if (id === null || !CLICK_SOURCES.includes(source) || pos === undefined
-          || ab === undefined) {
-        const reason = id === null ? 'invalid project id' : pos === undefined
-          ? 'invalid position' : ab === undefined ? 'invalid variant' : 'invalid source';
-        report({ kind: 'impression', reason });
-        return false;
-      }
-      if (impressionQueue.length >= config.maxQueueSize) {
-        report({ kind: 'impression', reason: 'queue full' });
-        return false;
-      }
-      impressionQueue.push(feedItem(id, source, pos, ab));
-      if (impressionQueue.length >= config.batchSize) {
-        flush();
-      } else if (flushTimer === null) {
-        flushTimer = env.setTimeout(() => {
-          flushTimer = null;
-          flush();
-        }, config.flushDelayMs);
-      }
-      return true;
-    } catch (error) {
-      report({ kind: 'impression', reason: 'unexpected', error });
-      return false;
-    }
+    return enqueueFeedItem('impression', impressionQueue, projectId, source, position, variant);
   }
 
   // Cards of `container` (matching `selector`) count as seen once at least `threshold` of
