@@ -18,13 +18,14 @@ from service.settings import Settings
 log = logging.getLogger("engagement.jobs")
 
 RETENTION_BATCH = 50_000
-# The hourly tables (clear_/fill_<name>_hourly queries) recomputed for each raw relation
-# named in rollup_invalidations, in this order: the per-site ones sum the per-project ones.
+# The rollup tables (clear_/fill_<name> queries) recomputed for each raw relation named in
+# rollup_invalidations, in this order: later ones sum earlier ones (per site from per
+# project, per day from per hour).
 ROLLUP_TABLES: dict[str, tuple[str, ...]] = {
-    "views": ("views", "site_views"),
-    "clicks": ("clicks", "feed_clicks"),
-    "likes": ("likes",),
-    "impressions": ("impressions", "feed_impressions"),
+    "views": ("views_hourly", "site_views_hourly"),
+    "clicks": ("clicks_hourly", "feed_clicks_hourly", "feed_clicks_daily"),
+    "likes": ("likes_hourly",),
+    "impressions": ("impressions_hourly", "feed_impressions_hourly", "feed_impressions_daily"),
 }
 RAW_KINDS = ("views", "clicks", "likes", "impressions")
 
@@ -90,8 +91,8 @@ def refresh_rollups(ctx: JobContext) -> str:
         for relation, hours in sorted(buckets.items()):
             params = {"buckets": sorted(hours)}
             for table in ROLLUP_TABLES[relation]:
-                conn.execute(q(f"clear_{table}_hourly"), params)
-                conn.execute(q(f"fill_{table}_hourly"), params)
+                conn.execute(q(f"clear_{table}"), params)
+                conn.execute(q(f"fill_{table}"), params)
     metrics.ROLLUP_LAG.set(0)
     touched = sum(len(h) for h in buckets.values())
     return f"{touched} relation-hours recomputed from {len(claimed)} log rows"

@@ -23,7 +23,7 @@ SOURCES = {
 HYPERTABLES = ("project_views", "project_clicks", "project_likes", "project_impressions")
 CAGGS = ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly",
          "project_impressions_hourly", "feed_impressions_hourly", "feed_clicks_hourly",
-         "site_views_hourly")
+         "site_views_hourly", "feed_impressions_daily", "feed_clicks_daily")  # hourly first
 _MIGRATE_LOCK = 7_361_001  # advisory lock key: one `engagement migrate` at a time
 
 

@@ -167,6 +167,50 @@ def test_ctr_without_source_covers_every_feed_and_defaults_to_the_last_7_days(ap
     assert end > now - timedelta(hours=1)  # the current, partial hour is included
 
 
+@pytest.mark.parametrize(("from_offset", "to_offset"), [
+    (timedelta(days=-4, hours=13, minutes=30), timedelta(hours=5, minutes=20)),  # edges + days
+    (timedelta(days=-2, hours=2), timedelta(days=-2, hours=7)),  # inside one day
+    (timedelta(days=-3), timedelta(days=-1, hours=23, minutes=59)),  # midnight to just before
+])
+def test_ctr_over_partial_days_adds_edge_hours_to_whole_days(api, db, settings, profile,
+                                                             from_offset, to_offset):
+    rng = random.Random(11)
+    put_projects(db, 1)
+    midnight = utc_midnight(datetime.now(UTC).date())
+    imps, clicks = [], []
+    for hour in range(-5 * 24, 8):
+        at = midnight + timedelta(hours=hour, minutes=rng.randrange(60))
+        if at > datetime.now(UTC):
+            break
+        n = rng.randrange(1, 9)
+        imps.append((at, 1, "explore_news", hour % 3, rng.choice([None, "v1"]), n))
+        clicks.append((at, 1, "explore_news", hour % 3, rng.choice([None, "v1"]), n // 3))
+    insert_feed(db, "project_impressions", imps)
+    insert_feed(db, "project_clicks", clicks)
+    refresh(settings, profile)
+    start, end = midnight + from_offset, midnight + to_offset
+    body = get(api, CTR, source="explore_news", **{"from": start.isoformat(),
+                                                  "to": end.isoformat()})
+    first = start.replace(minute=0)
+    last = end if end == end.replace(minute=0) else end.replace(minute=0) + timedelta(hours=1)
+    assert (datetime.fromisoformat(body["from"]), datetime.fromisoformat(body["to"])) == (first,
+                                                                                        last)
+    expected = {p: [0, 0] for p in range(3)}
+    for rows, slot in ((imps, 0), (clicks, 1)):
+        for at, _pid, _src, pos, _var, n in rows:
+            if first <= at < last:
+                expected[pos][slot] += n
+    got = {r["position"]: [r["impressions"], r["clicks"]] for r in body["positions"]}
+    assert got == {p: v for p, v in expected.items() if v != [0, 0]}
+    variants = get(api, VARIANTS, source="explore_news",
+                   **{"from": start.isoformat(), "to": end.isoformat()})["variants"]
+    in_window = [(slot, n) for rows, slot in ((imps, 0), (clicks, 1))
+                 for at, _p, _s, _pos, var, n in rows if var == "v1" and first <= at < last]
+    assert [[v["impressions"], v["clicks"]] for v in variants] == (
+        [[sum(n for k, n in in_window if k == 0), sum(n for k, n in in_window if k == 1)]]
+        if in_window else [])
+
+
 def test_wilson_matches_published_values():
     from service.insights.stats import newcombe, proportion, wilson
     # Newcombe (1998a), single proportion, score method without continuity correction

@@ -47,6 +47,16 @@ RAW_VS_HOURLY = {
         "FROM project_clicks GROUP BY 1, 2, 3, 4",
         "SELECT bucket, source, position, variant, clicks FROM feed_clicks_hourly",
     ),
+    "feed_impressions_daily": (
+        "SELECT date_trunc('day', created_at, 'UTC'), source, position, variant, count(*) "
+        "FROM project_impressions GROUP BY 1, 2, 3, 4",
+        "SELECT day, source, position, variant, impressions FROM feed_impressions_daily",
+    ),
+    "feed_clicks_daily": (
+        "SELECT date_trunc('day', created_at, 'UTC'), source, position, variant, count(*) "
+        "FROM project_clicks GROUP BY 1, 2, 3, 4",
+        "SELECT day, source, position, variant, clicks FROM feed_clicks_daily",
+    ),
     "site_views_hourly": (
         "SELECT date_trunc('hour', created_at, 'UTC'), source, count(*) "
         "FROM project_views GROUP BY 1, 2",

@@ -27,7 +27,8 @@ def test_hourly_counts_are_real_time_continuous_aggregates(db):
     rows = db.execute(
         "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates "
         "ORDER BY 1").fetchall()
-    assert rows == [("feed_clicks_hourly", False), ("feed_impressions_hourly", False),
+    assert rows == [("feed_clicks_daily", False), ("feed_clicks_hourly", False),
+                    ("feed_impressions_daily", False), ("feed_impressions_hourly", False),
                     ("project_clicks_hourly", False), ("project_impressions_hourly", False),
                     ("project_likes_hourly", False), ("project_views_hourly", False),
                     ("site_views_hourly", False)]
@@ -43,7 +44,7 @@ def test_refresh_retention_and_compression_policies_exist(db, settings):
         by_proc.setdefault(proc, []).append(config)
     assert len(by_proc["policy_retention"]) == 4
     assert len(by_proc["policy_compression"]) == 4
-    assert len(by_proc["policy_refresh_continuous_aggregate"]) == 7
+    assert len(by_proc["policy_refresh_continuous_aggregate"]) == 9
     for config in by_proc["policy_retention"]:
         assert config["drop_after"] == f"{settings.raw_retention_days} days"
     for config in by_proc["policy_refresh_continuous_aggregate"]:

@@ -23,16 +23,14 @@ _HEATMAP_QUERIES: dict[tuple[HeatmapKind, bool], str] = {
 async def ctr_by_position(conn: psycopg.AsyncConnection, source: str | None,
                           window: Window) -> list[tuple[str, int | None, int, int]]:
     """(source, position, impressions, clicks), by source then position (null last)."""
-    cur = await conn.execute(q("ctr_by_position"),
-                             {"source": source, "start": window.start, "end": window.end})
+    cur = await conn.execute(q("ctr_by_position"), {"source": source, **window.params()})
     return await cur.fetchall()
 
 
 async def ctr_by_variant(conn: psycopg.AsyncConnection, source: str | None,
                          window: Window) -> list[tuple[str, int, int]]:
     """(variant, impressions, clicks) by variant name."""
-    cur = await conn.execute(q("ctr_by_variant"),
-                             {"source": source, "start": window.start, "end": window.end})
+    cur = await conn.execute(q("ctr_by_variant"), {"source": source, **window.params()})
     return await cur.fetchall()
 
 

@@ -25,6 +25,18 @@ class Window:
     start: datetime
     end: datetime
 
+    def whole_days(self) -> tuple[datetime, datetime]:
+        """[day_start, day_end): the UTC days wholly inside; empty (both `end`) if none."""
+        midnight = self.start.replace(hour=0)
+        first = midnight if midnight == self.start else midnight + timedelta(days=1)
+        last = self.end.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (first, last) if first < last else (self.end, self.end)
+
+    def params(self) -> dict[str, datetime]:
+        day_start, day_end = self.whole_days()
+        return {"start": self.start, "end": self.end, "day_start": day_start,
+                "day_end": day_end}
+
 
 def current_hour(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -51,13 +63,16 @@ def _parse_instant(name: str, raw: str, *, end_of_day: bool) -> datetime:
 
 
 def parse_range(raw_from: str | None, raw_to: str | None, now: datetime) -> Window:
-    """The hour buckets of `from` (rounded down to its hour) up to `to` (exclusive).
+    """The hour buckets from `from`'s hour up to `to` (exclusive; counts are hourly, so a
+    `to` inside an hour takes that whole hour).
 
     Defaults: `to` is now (so the current, partial hour counts), `from` 7 days before `to`.
     A date-only `to` includes that whole day.
     """
     end = (_parse_instant("to", raw_to, end_of_day=True) if raw_to
            else current_hour(now) + HOUR)
+    if end != current_hour(end):
+        end = current_hour(end) + HOUR
     start = (_parse_instant("from", raw_from, end_of_day=False) if raw_from
              else end - DEFAULT_RANGE)
     start = current_hour(start)

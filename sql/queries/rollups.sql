@@ -90,6 +90,33 @@ FROM project_impressions_hourly
 WHERE bucket = ANY(%(buckets)s::timestamptz[])
 GROUP BY bucket, source, position, variant;
 
+-- name: clear_feed_impressions_daily
+-- The days of the touched hours, recomputed whole from the (already current) hourly table.
+DELETE FROM feed_impressions_daily
+WHERE day IN (SELECT DISTINCT date_trunc('day', b, 'UTC')
+              FROM unnest(%(buckets)s::timestamptz[]) AS b);
+
+-- name: fill_feed_impressions_daily
+INSERT INTO feed_impressions_daily (day, source, position, variant, impressions)
+SELECT d.day, h.source, h.position, h.variant, sum(h.impressions)::bigint
+FROM (SELECT DISTINCT date_trunc('day', b, 'UTC') AS day
+      FROM unnest(%(buckets)s::timestamptz[]) AS b) AS d
+JOIN feed_impressions_hourly AS h ON h.bucket >= d.day AND h.bucket < d.day + INTERVAL '24 hours'
+GROUP BY d.day, h.source, h.position, h.variant;
+
+-- name: clear_feed_clicks_daily
+DELETE FROM feed_clicks_daily
+WHERE day IN (SELECT DISTINCT date_trunc('day', b, 'UTC')
+              FROM unnest(%(buckets)s::timestamptz[]) AS b);
+
+-- name: fill_feed_clicks_daily
+INSERT INTO feed_clicks_daily (day, source, position, variant, clicks)
+SELECT d.day, h.source, h.position, h.variant, sum(h.clicks)::bigint
+FROM (SELECT DISTINCT date_trunc('day', b, 'UTC') AS day
+      FROM unnest(%(buckets)s::timestamptz[]) AS b) AS d
+JOIN feed_clicks_hourly AS h ON h.bucket >= d.day AND h.bucket < d.day + INTERVAL '24 hours'
+GROUP BY d.day, h.source, h.position, h.variant;
+
 -- name: cagg_watermark_lag
 -- Seconds between now and the end of what the continuous aggregates have materialised.
 SELECT extract(epoch FROM now() - min(_timescaledb_functions.to_timestamp(
