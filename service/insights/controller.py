@@ -44,7 +44,8 @@ From = Annotated[str | None, QueryParameter(name="from", description=(
     "ISO 8601 date or date-time (UTC unless an offset is given), rounded down to the hour; "
     "default: 7 days before `to`"))]
 To = Annotated[str | None, QueryParameter(description=(
-    "ISO 8601 date-time (exclusive) or date (that whole day included); default: now"))]
+    "ISO 8601 date-time (exclusive, rounded up to the hour) or date (that whole day "
+    "included); default: the end of the current hour"))]
 Days = Annotated[int, QueryParameter(ge=1, le=365, description="how many days back, 1-365")]
 
 
