@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Request, Router, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from service.errors import BadRequest, NotFound, error_responses
-from service.ids import parse_path_id
+from service.ids import PathId, parse_path_id
 from service.insights import store
 from service.insights.schemas import (
     WEEKDAYS,
@@ -139,7 +139,7 @@ async def heatmap(
 
 
 @get(RETENTION_PATH, operation_id="projectRetention", responses=ERRORS_404)
-async def retention(request: Request, project_id: FromPath[str], days: Days = 28) -> RetentionOut:
+async def retention(request: Request, project_id: PathId, days: Days = 28) -> RetentionOut:
     """Share of a project's viewers who came back on a later day, by weekly cohort."""
     pid = parse_path_id(project_id, "project_id")
     window = last_calendar_days(days, _now())
