@@ -259,3 +259,23 @@ def test_hostile_path_ids_are_4xx(project, stored, path):
 def test_oversized_session_key_is_cut_not_failed(project):
     r = project.client.post(VIEW, headers={"X-Session-Key": "k" * 8000})
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("path, body", [
+    (CLICK, {"project_id": "1", "source": "search"}),
+    (CLICK, {"project_id": 1.0, "source": "search"}),
+    (CLICK, {"project_id": 1, "source": "search", "position": True}),
+    (CLICKS, {"clicks": [{"project_id": 1, "source": "search", "position": "2"}]}),
+])
+def test_values_of_the_wrong_json_type_are_400_not_coerced(project, stored, path, body):
+    r = project.client.post(path, json=body)
+    assert r.status_code == 400, r.text
+    assert "Expected" in r.json()["detail"]
+    assert stored() == 0
+
+
+def test_internal_timestamps_must_be_strings(api, db):
+    r = api.client.put("/api/v1/internal/projects/6", headers=api.internal,
+                       json={"owner_id": 1, "is_private": False, "created_at": 0})
+    assert r.status_code == 400
+    assert "created_at" in r.json()["detail"]
