@@ -77,6 +77,10 @@ def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
                          raw, speedup, target + (", >= 20x" if raw else ""),
                          (met is not False) and (speedup is None or speedup >= 20)
                          if (met is not None or raw) else None))
+        if t.get("via_view_seconds"):
+            rows.append(_row(f"  same, {n:,} projects, vs the query through the view",
+                             t["seconds"], "s", "project_engagement_hourly",
+                             t["via_view_seconds"], _ratio(t["via_view_seconds"], t["seconds"])))
     return rows
 
 
@@ -94,7 +98,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         baseline = ""
         if r["baseline"] is not None:
-            baseline = f"{_fmt(r['baseline'])} {r['baseline_name']}"
+            unit = r["unit"] if r["unit"] in ("s", "ms") else ""
+            baseline = f"{_fmt(r['baseline'], unit)} {r['baseline_name']}"
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
         met = {True: "yes", False: "NO", None: ""}[r["met"]]
         lines.append((r["figure"], _fmt(r["measured"], r["unit"]), baseline, ratio,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from bench.stack import ROOT, cpu_seconds
 MIN_ACHIEVED_SHARE = 0.95
 MAX_ERROR_SHARE = 0.001
 MAX_P99_MS = 250.0
+COOL_DOWN_SECONDS = 3.0
 
 
 @dataclass
@@ -75,9 +77,12 @@ def find_max_rate(step: Callable[[float], Step], start: float, *, log: Callable[
         steps.append(s)
         log(s.summary())
         if not s.sustained():  # one retry: a neighbour's burst should not end the search
+            time.sleep(COOL_DOWN_SECONDS)
             s = step(rate)
             steps.append(s)
             log(s.summary() + " (retry)")
+        if not s.sustained():
+            time.sleep(COOL_DOWN_SECONDS)  # let an overloaded server drain its backlog
         return s
 
     best: Step | None = None

@@ -74,13 +74,28 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
             with db.connect() as conn:
                 scored = _count(conn, "trending_scores")
             log(f"  job: median {seconds:.2f} s of {[round(t, 2) for t in times]}; {scored:,} rows")
+            via_view = _via_view(db, ctx)
+            log(f"  same formula through project_engagement_hourly: {via_view:.2f} s")
             entry: dict[str, Any] = {"projects": n, "hourly_rows": in_window,
                                      "hourly_rows_stored": rows, "scored": scored,
-                                     "seconds": seconds, "runs": times}
+                                     "seconds": seconds, "runs": times,
+                                     "via_view_seconds": via_view}
             if n in raw_scales:
                 entry.update(_raw(db, ctx, log))
             results.append(entry)
     return results
+
+
+def _via_view(db: stack.Database, ctx: JobContext) -> float:
+    """One run of the formula through the view (the query the job used before), timed."""
+    with db.connect() as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        now = conn.execute(q("trending_computed_at")).fetchone()[0]  # type: ignore[index]
+        conn.execute(bq("create_view_scores"))
+        conn.execute("TRUNCATE view_scores")
+        started = time.perf_counter()
+        conn.execute(bq("trending_via_engagement_view"), trending_params(ctx.settings, now))
+        return time.perf_counter() - started
 
 
 def _raw(db: stack.Database, ctx: JobContext, log: Callable[[str], None]) -> dict[str, Any]:

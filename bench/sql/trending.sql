@@ -137,3 +137,44 @@ WHERE t.project_id IS NULL OR r.project_id IS NULL
    OR (t.recent_views, t.previous_views, t.recent_likes, t.previous_likes, t.days_old)
       IS DISTINCT FROM (r.recent_views, r.previous_views, r.recent_likes, r.previous_likes,
                         r.days_old);
+
+-- name: create_view_scores
+CREATE TEMPORARY TABLE IF NOT EXISTS view_scores (LIKE trending_scores);
+
+-- name: trending_via_engagement_view
+-- The job's formula as first written: over project_engagement_hourly, whose GROUP BY
+-- (bucket, project_id) over all three hourly relations is what compute_trending now skips.
+INSERT INTO view_scores (project_id, score, velocity, like_velocity, view_velocity,
+                             recent_likes, previous_likes, recent_views, previous_views,
+                             days_old, computed_at)
+SELECT c.project_id,
+       v.velocity / (1.0 + a.days_old * %(recency_per_day)s::float8) AS score,
+       v.velocity, v.like_velocity, v.view_velocity,
+       c.recent_likes, c.previous_likes, c.recent_views, c.previous_views,
+       a.days_old, %(now)s
+FROM (
+    SELECT e.project_id,
+           greatest(coalesce(sum(e.likes - e.unlikes) FILTER (WHERE e.bucket > %(recent_start)s), 0), 0)
+               AS recent_likes,
+           greatest(coalesce(sum(e.likes - e.unlikes) FILTER (WHERE e.bucket <= %(recent_start)s), 0), 0)
+               AS previous_likes,
+           coalesce(sum(e.views) FILTER (WHERE e.bucket > %(recent_start)s), 0) AS recent_views,
+           coalesce(sum(e.views) FILTER (WHERE e.bucket <= %(recent_start)s), 0) AS previous_views,
+           bool_or(e.views > 0 OR e.likes > 0) AS active
+    FROM project_engagement_hourly AS e
+    WHERE e.bucket > %(previous_start)s AND e.bucket <= %(hour)s
+    GROUP BY e.project_id
+) AS c
+JOIN projects AS p ON p.id = c.project_id AND NOT p.is_private
+CROSS JOIN LATERAL (
+    SELECT greatest(floor(extract(epoch FROM (%(now)s - p.created_at)) / 86400), 0)::integer
+           AS days_old
+) AS a
+CROSS JOIN LATERAL (
+    SELECT lv AS like_velocity, vv AS view_velocity,
+           lv * %(like_weight)s::float8 + vv * %(view_weight)s::float8 AS velocity
+    FROM (SELECT (c.recent_likes - c.previous_likes)::float8 / greatest(c.previous_likes, 1) AS lv,
+                 (c.recent_views - c.previous_views)::float8 / greatest(c.previous_views, 1) AS vv)
+         AS raw
+) AS v
+WHERE c.active;
