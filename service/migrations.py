@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from importlib import resources
 
 import psycopg
@@ -25,6 +26,9 @@ CAGGS = ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly"
          "project_impressions_hourly", "feed_impressions_hourly", "feed_clicks_hourly",
          "site_views_hourly", "feed_impressions_daily", "feed_clicks_daily")  # hourly first
 _MIGRATE_LOCK = 7_361_001  # advisory lock key: one `engagement migrate` at a time
+# A refresh policy running in TimescaleDB's own background worker does not take our advisory
+# lock; a refresh overlapping it is refused at once. Wait for it this long, at most.
+_CONCURRENT_REFRESH_WAIT_SECONDS = 120.0
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -99,11 +103,21 @@ def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> No
 
 def refresh_continuous_aggregates(conn: psycopg.Connection) -> None:
     """Materialise every complete hour (the current one stays real-time). Autocommit only."""
-    for view in CAGGS:
-        conn.execute(
-            "CALL refresh_continuous_aggregate(%s::regclass, NULL, date_trunc('hour', now()))",
-            (view,),
-        )
+    for view in CAGGS:  # hourly before the daily ones built on them
+        deadline = time.monotonic() + _CONCURRENT_REFRESH_WAIT_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, "
+                             "date_trunc('hour', now()))", (view,))
+                break
+            except psycopg.errors.LockNotAvailable:
+                # A policy refresh of an overlapping window is running: it will be done soon.
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.info("%s: a concurrent refresh is running; retrying in %.1fs", view, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 def current_profile(database_url: str) -> str | None:
