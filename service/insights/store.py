@@ -51,6 +51,8 @@ async def project_exists(conn: psycopg.AsyncConnection, project_id: int) -> bool
 async def retention_cohorts(conn: psycopg.AsyncConnection, project_id: int,
                             window: Window) -> list[tuple[date, int, int]]:
     """(week_start, viewers, returning) per weekly cohort of first views in the window."""
-    cur = await conn.execute(q("retention_cohorts"), {"project_id": project_id,
-                                                      "start": window.start, "end": window.end})
-    return await cur.fetchall()
+    async with conn.transaction():
+        await conn.execute(q("retention_work_mem"))
+        cur = await conn.execute(q("retention_cohorts"), {
+            "project_id": project_id, "start": window.start, "end": window.end})
+        return await cur.fetchall()
