@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults bench soak
+.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults bench soak \
+	bench-insights
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,11 @@ faults: $(STAMP) system-packages
 ## (about 25 minutes; bench-results/*.json). More: BENCH_ARGS="--trending-scales 10000,100000,1000000"
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-insights: latency of the insights endpoints over 30 days for 10,000 projects (about
+## 15 minutes). BENCH_ARGS="--database-url postgresql://... --profile timescale" for TimescaleDB
+bench-insights: $(STAMP)
+	$(BIN)/python -m bench.insights $(BENCH_ARGS)
 
 ## soak: finds the maximum track-click rate, then 10 minutes at 70 % of it (SOAK_SECONDS)
 soak: $(STAMP)
