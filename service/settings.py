@@ -27,7 +27,6 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_max_body_bytes: int = 64 * 1024
-    internal_max_body_bytes: int = 8 * 1024 * 1024
     cookie_secure: bool = False
     cookie_samesite: str = "lax"
     cors_origins: tuple[str, ...] = ()
