@@ -70,11 +70,11 @@ def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
         n = t["projects"]
         raw = t.get("raw_seconds")
         speedup = _ratio(raw, t["seconds"])
-        target = "<= 5 s" if n == 100_000 else ""
+        targets = (["<= 5 s"] if n == 100_000 else []) + ([">= 20x"] if raw else [])
         met = t["seconds"] <= 5 if n == 100_000 else None
         rows.append(_row(f"trending job, {n:,} projects x 48 h ({t['hourly_rows']:,} rows)",
                          t["seconds"], "s", "same formula from raw events" if raw else "",
-                         raw, speedup, target + (", >= 20x" if raw else ""),
+                         raw, speedup, ", ".join(targets),
                          (met is not False) and (speedup is None or speedup >= 20)
                          if (met is not None or raw) else None))
         if t.get("via_view_seconds"):

@@ -67,13 +67,13 @@ FROM project_likes_hourly AS l
 CROSS JOIN LATERAL generate_series(1, l.likes + l.unlikes) AS i
 WHERE l.bucket > %(previous_start)s;
 
--- name: create_raw_scores
-CREATE TEMPORARY TABLE raw_scores (LIKE trending_scores);
+-- name: keep_job_scores
+CREATE TEMPORARY TABLE job_scores AS SELECT * FROM trending_scores;
 
 -- name: trending_from_raw_events
 -- ARCHITECTURE §5 straight from the raw events: what the hourly counts save us from.
--- Bucket b is the events with b <= created_at < b + 1 hour.
-INSERT INTO raw_scores (project_id, score, velocity, like_velocity, view_velocity,
+-- Bucket b is the events with b <= created_at < b + 1 hour. Written like the job writes.
+INSERT INTO trending_scores (project_id, score, velocity, like_velocity, view_velocity,
                         recent_likes, previous_likes, recent_views, previous_views,
                         days_old, computed_at)
 SELECT c.project_id,
@@ -128,23 +128,20 @@ CROSS JOIN LATERAL (
 ) AS v;
 
 -- name: compare_with_raw
--- Rows where the job's answer and the raw-events answer differ (want: 0).
+-- Rows where the job's answer (kept) and the raw-events answer differ (want: 0).
 SELECT count(*)
-FROM trending_scores AS t
-FULL JOIN raw_scores AS r USING (project_id)
+FROM job_scores AS t
+FULL JOIN trending_scores AS r USING (project_id)
 WHERE t.project_id IS NULL OR r.project_id IS NULL
    OR abs(t.score - r.score) > 1e-9 * greatest(abs(r.score), 1)
    OR (t.recent_views, t.previous_views, t.recent_likes, t.previous_likes, t.days_old)
       IS DISTINCT FROM (r.recent_views, r.previous_views, r.recent_likes, r.previous_likes,
                         r.days_old);
 
--- name: create_view_scores
-CREATE TEMPORARY TABLE IF NOT EXISTS view_scores (LIKE trending_scores);
-
 -- name: trending_via_engagement_view
 -- The job's formula as first written: over project_engagement_hourly, whose GROUP BY
 -- (bucket, project_id) over all three hourly relations is what compute_trending now skips.
-INSERT INTO view_scores (project_id, score, velocity, like_velocity, view_velocity,
+INSERT INTO trending_scores (project_id, score, velocity, like_velocity, view_velocity,
                              recent_likes, previous_likes, recent_views, previous_views,
                              days_old, computed_at)
 SELECT c.project_id,
