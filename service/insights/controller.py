@@ -36,8 +36,8 @@ VARIANTS_PATH = "/insights/variants/"
 HEATMAP_PATH = "/insights/heatmap/"
 RETENTION_PATH = "/projects/{project_id:str}/retention/"
 DEFAULT_CONTROL = "control"
-ERRORS = error_responses(400, 401)
-ERRORS_404 = error_responses(400, 401, 404)
+ERRORS = error_responses(400, 401, 429, 503)
+ERRORS_404 = error_responses(400, 401, 404, 429, 503)
 
 Source = Annotated[ClickSource | None, QueryParameter(description="feed; all feeds when omitted")]
 From = Annotated[str | None, QueryParameter(name="from", description=(

@@ -117,25 +117,19 @@ SET LOCAL work_mem = '64MB';
 -- A viewer is the signed-in user, else the (hashed) session key; views with neither (a
 -- signed-in view whose user was erased) cannot be told apart and are left out. Each viewer
 -- belongs to the ISO week (Monday, UTC) of their first view in the window and "returned"
--- when they viewed again on a later UTC day inside the window. Grouped by the columns
--- themselves (session_key only when there is no user), not by a built string: cheaper.
-WITH seen AS (
-    SELECT user_id,
-           CASE WHEN user_id IS NULL THEN session_key END AS session_key,
-           (created_at AT TIME ZONE 'UTC')::date AS day
+-- when their last view in the window is on a later UTC day than their first. One pass
+-- grouped by viewer, over an index-only scan (core/0004_views_covering_index).
+WITH viewers AS (
+    SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS first_day,
+           (max(created_at) AT TIME ZONE 'UTC')::date AS last_day
     FROM project_views
     WHERE project_id = %(project_id)s AND created_at >= %(start)s AND created_at < %(end)s
       AND (user_id IS NOT NULL OR session_key <> '')
-    GROUP BY 1, 2, 3
-),
-viewers AS (
-    SELECT min(day) AS first_day, count(*) > 1 AS returned
-    FROM seen
-    GROUP BY user_id, session_key
+    GROUP BY user_id, CASE WHEN user_id IS NULL THEN session_key END
 )
 SELECT date_trunc('week', first_day::timestamp)::date AS week_start,
        count(*) AS viewers,
-       count(*) FILTER (WHERE returned) AS returning
+       count(*) FILTER (WHERE last_day > first_day) AS returning
 FROM viewers
 GROUP BY 1
 ORDER BY 1;
