@@ -10,6 +10,7 @@ Internal endpoints (service token), health, metrics and the schema are never lim
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import math
 import time
@@ -103,15 +104,23 @@ class RateLimitMiddleware:
     """429 with Retry-After once a client goes over any of its limits."""
 
     def __init__(self, app: ASGIApp, *, limits: Sequence[RateLimitItem], clients: ClientAddress,
-                 limiter: SlidingWindowCounterRateLimiter) -> None:
+                 limiter: SlidingWindowCounterRateLimiter, service_token: str) -> None:
         self.app = app
         self.limits = list(limits)
         self.clients = clients
         self.limiter = limiter
+        self._internal_auth = f"Bearer {service_token}".encode()
+
+    def _is_internal_call(self, scope: Scope) -> bool:
+        """The site backend and staff tools (service token: internal routes, insights)."""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value.strip(), self._internal_auth)
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope.get("method") != "OPTIONS"
-                and _limited(scope["path"])):
+                and _limited(scope["path"]) and not self._is_internal_call(scope)):
             client = limit_key(self.clients.of(scope))
             for item in self.limits:
                 if not await self.limiter.hit(item, client):
@@ -136,4 +145,5 @@ def rate_limit_middleware(settings: Settings) -> list[Any]:
     # the limit is per client across all public endpoints.
     return [DefineMiddleware(RateLimitMiddleware, limits=parse_many(settings.rate_limit),
                              clients=ClientAddress(settings.trusted_proxies),
-                             limiter=SlidingWindowCounterRateLimiter(MemoryStorage()))]
+                             limiter=SlidingWindowCounterRateLimiter(MemoryStorage()),
+                             service_token=settings.service_token)]

@@ -68,6 +68,16 @@ def test_internal_health_and_metrics_are_never_limited(limited):
         assert limited.client.get("/metrics").status_code == 200
 
 
+def test_staff_insights_with_the_service_token_are_never_limited(limited):
+    for _ in range(6):
+        r = limited.client.get("/api/v1/insights/ctr/?source=search", headers=limited.internal)
+        assert r.status_code == 200, r.text
+    # without the token the same route counts against the client like any public call
+    answers = [limited.client.get("/api/v1/insights/ctr/?source=search",
+                                  headers={"Authorization": "Bearer forged"}) for _ in range(4)]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
+
+
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(limited):
     answers = [limited.client.post(CLICK, json={"project_id": 1, "source": "search"},
                                    headers={"X-Forwarded-For": f"198.51.100.{i}"})
