@@ -44,9 +44,13 @@ def pgbench_inserts(url: str, *, clients: int, seconds: float, projects: int) ->
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(script)
         path = Path(fh.name)
+    pgbench = find_bindir() / "pgbench"
+    if not pgbench.exists():
+        raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
+                         "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
     try:
         out = subprocess.run(
-            [str(find_bindir() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
+            [str(pgbench), "-n", "-M", "prepared", "-c", str(clients),
              "-j", str(min(clients, 2)), "-T", str(int(seconds)), "-f", str(path), url],
             capture_output=True, text=True, check=True,
         ).stdout
