@@ -39,15 +39,15 @@ class Baseline:
 
 def pgbench_inserts(url: str, *, clients: int, seconds: float, projects: int) -> Baseline:
     """pgbench: one INSERT per transaction, autocommit, prepared, `clients` connections."""
+    pgbench = find_bindir() / "pgbench"
+    if not pgbench.exists():
+        raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
+                         "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
     sources = ", ".join(f"'{s}'" for s in CLICK_SOURCES)
     script = PGBENCH_SCRIPT.format(projects=projects, session=SESSION_HASH, sources=sources)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(script)
         path = Path(fh.name)
-    pgbench = find_bindir() / "pgbench"
-    if not pgbench.exists():
-        raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
-                         "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
     try:
         out = subprocess.run(
             [str(pgbench), "-n", "-M", "prepared", "-c", str(clients),
