@@ -163,8 +163,10 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
     written = await runtime.clicks.write(events, key)
     stored = written.results
     if not written.replayed:
+        metrics.count_batch("click", zip((c.source for c in data.clicks), stored, strict=True))
         for click, ok in zip(data.clicks, stored, strict=True):
-            metrics.count_click(click.source, click.position, ok)
+            if ok and click.position is not None:
+                metrics.CLICK_POSITION.labels(click.source).observe(click.position)
     count = sum(stored)
     return _respond(TrackClicksOut(count=count, skipped=len(stored) - count), 201, viewer,
                     runtime, written.replayed)
@@ -190,8 +192,8 @@ async def track_impressions(request: Request,
     written = await runtime.impressions.write(events, key)
     stored = written.results
     if not written.replayed:
-        for item, ok in zip(data.impressions, stored, strict=True):
-            metrics.count_event("impression", item.source, "recorded" if ok else "skipped")
+        metrics.count_batch("impression",
+                            zip((i.source for i in data.impressions), stored, strict=True))
     count = sum(stored)
     return _respond(TrackImpressionsOut(count=count, skipped=len(stored) - count), 201, viewer,
                     runtime, written.replayed)
