@@ -19,7 +19,7 @@ import psycopg
 
 from bench import stack
 from bench.queries import bq
-from scheduler.jobs import JobContext, compute_trending, trending_params
+from scheduler.jobs import JobContext, compute_trending, replace_trending, trending_params
 from service.queries import q
 from service.settings import load_settings
 
@@ -98,9 +98,7 @@ def _replace_scores(db: stack.Database, query: str, params: dict[str, Any],
         conn.execute("SET TIME ZONE 'UTC'")
         started = time.perf_counter()
         with conn.transaction() as tx:
-            conn.execute(q("lock_trending"))
-            conn.execute(q("clear_trending"))
-            conn.execute(query, params)
+            replace_trending(conn, query, params)
             if not keep:
                 raise psycopg.Rollback(tx)
         return time.perf_counter() - started

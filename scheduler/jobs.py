@@ -28,6 +28,10 @@ ROLLUP_TABLES: dict[str, tuple[str, ...]] = {
     "impressions": ("impressions_hourly", "feed_impressions_hourly", "feed_impressions_daily"),
 }
 RAW_KINDS = ("views", "clicks", "likes", "impressions")
+# Swapping in the new trending_scores waits for the old one's readers; each wait is short so
+# that readers arriving meanwhile (queued behind the swap) are not held up for long.
+SWAP_LOCK_TIMEOUT_MS = 200
+SWAP_LOCK_ATTEMPTS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +59,37 @@ def trending_params(settings: Settings, now: datetime) -> dict[str, object]:
     }
 
 
+def replace_trending(conn: psycopg.Connection, query: str, params: dict[str, object]) -> int:
+    """Replace trending_scores with `query`'s rows (it inserts into trending_scores_next).
+
+    Run inside the caller's transaction: the new table is filled, indexed in bulk, its
+    foreign key checked in one pass, then swapped in. Readers see the old table until the
+    commit and wait only for the swap itself. Returns the number of rows.
+    """
+    conn.execute(q("lock_trending"))
+    conn.execute(q("create_trending_next"))
+    count = conn.execute(query, params).rowcount
+    conn.execute(q("index_trending_next"))
+    for attempt in range(SWAP_LOCK_ATTEMPTS):
+        try:
+            with conn.transaction():  # a savepoint: a lock timeout undoes only the LOCK
+                conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT_MS}ms'")
+                conn.execute(q("lock_trending_for_swap"))
+            break
+        except psycopg.errors.LockNotAvailable:
+            if attempt == SWAP_LOCK_ATTEMPTS - 1:
+                raise
+            time.sleep(SWAP_LOCK_TIMEOUT_MS / 1000)
+    conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    conn.execute(q("swap_trending"))
+    return count
+
+
 def compute_trending(ctx: JobContext) -> str:
     """Recompute trending_scores from the hourly counts, replacing it in one transaction."""
     with ctx.connect() as conn:
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-        conn.execute(q("lock_trending"))
-        conn.execute(q("clear_trending"))
-        cur = conn.execute(q("compute_trending"), trending_params(ctx.settings, now))
-        count = cur.rowcount
+        count = replace_trending(conn, q("compute_trending"), trending_params(ctx.settings, now))
         conn.execute(q("record_trending_run"), {"now": now})
     metrics.TRENDING_PROJECTS.set(count)
     return f"{count} projects"

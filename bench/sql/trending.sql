@@ -73,7 +73,7 @@ CREATE TEMPORARY TABLE job_scores AS SELECT * FROM trending_scores;
 -- name: trending_from_raw_events
 -- ARCHITECTURE §5 straight from the raw events: what the hourly counts save us from.
 -- Bucket b is the events with b <= created_at < b + 1 hour. Written like the job writes.
-INSERT INTO trending_scores (project_id, score, velocity, like_velocity, view_velocity,
+INSERT INTO trending_scores_next (project_id, score, velocity, like_velocity, view_velocity,
                         recent_likes, previous_likes, recent_views, previous_views,
                         days_old, computed_at)
 SELECT c.project_id,
@@ -141,7 +141,7 @@ WHERE t.project_id IS NULL OR r.project_id IS NULL
 -- name: trending_via_engagement_view
 -- The job's formula as first written: over project_engagement_hourly, whose GROUP BY
 -- (bucket, project_id) over all three hourly relations is what compute_trending now skips.
-INSERT INTO trending_scores (project_id, score, velocity, like_velocity, view_velocity,
+INSERT INTO trending_scores_next (project_id, score, velocity, like_velocity, view_velocity,
                              recent_likes, previous_likes, recent_views, previous_views,
                              days_old, computed_at)
 SELECT c.project_id,

@@ -1,8 +1,36 @@
 -- name: lock_trending
 SELECT pg_advisory_xact_lock(7361002);
 
--- name: clear_trending
-DELETE FROM trending_scores;
+-- The job builds the new scores in trending_scores_next (same columns and constraints, no
+-- indexes yet), indexes it in bulk, checks its foreign key in one pass, then swaps it in for
+-- trending_scores: all in one transaction, so readers see the old table or the new one,
+-- never a half-written one, and wait only for the swap (milliseconds). Deleting and
+-- re-inserting every row instead cost an FK check per row, index inserts among the dead
+-- entries of earlier runs, and a table that bloats between vacuums.
+
+-- name: create_trending_next
+CREATE TABLE trending_scores_next
+    (LIKE trending_scores INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS);
+
+-- name: index_trending_next
+ALTER TABLE trending_scores_next ADD CONSTRAINT trending_scores_next_pkey PRIMARY KEY (project_id);
+CREATE INDEX trending_scores_next_order_idx
+    ON trending_scores_next (score DESC, recent_views DESC, project_id ASC);
+ALTER TABLE trending_scores_next ADD CONSTRAINT trending_scores_next_project_id_fkey
+    FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE;
+
+-- name: lock_trending_for_swap
+-- Waits for readers of the old table to finish; the job retries it after a short
+-- lock_timeout so readers never queue behind the swap for long.
+LOCK TABLE trending_scores IN ACCESS EXCLUSIVE MODE;
+
+-- name: swap_trending
+DROP TABLE trending_scores;
+ALTER TABLE trending_scores_next RENAME TO trending_scores;
+ALTER INDEX trending_scores_next_pkey RENAME TO trending_scores_pkey;
+ALTER INDEX trending_scores_next_order_idx RENAME TO trending_scores_order_idx;
+ALTER TABLE trending_scores RENAME CONSTRAINT trending_scores_next_project_id_fkey
+    TO trending_scores_project_id_fkey;
 
 -- name: compute_trending
 -- ARCHITECTURE §5 over the hourly counts. %(hour)s is date_trunc('hour', now) in UTC; the
@@ -12,9 +40,9 @@ DELETE FROM trending_scores;
 -- per-(bucket, project) GROUP BY over all three relations cost five times as much and
 -- spilled to disk at 100k projects): window totals add up the same whichever way they are
 -- grouped, and a project is active when any of its hours has a view or a like.
-INSERT INTO trending_scores (project_id, score, velocity, like_velocity, view_velocity,
-                             recent_likes, previous_likes, recent_views, previous_views,
-                             days_old, computed_at)
+INSERT INTO trending_scores_next (project_id, score, velocity, like_velocity, view_velocity,
+                                  recent_likes, previous_likes, recent_views, previous_views,
+                                  days_old, computed_at)
 SELECT c.project_id,
        v.velocity / (1.0 + a.days_old * %(recency_per_day)s::float8) AS score,
        v.velocity, v.like_velocity, v.view_velocity,
