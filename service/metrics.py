@@ -8,9 +8,11 @@ Labels are bounded: kind, source, outcome, route template, method, status code; 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,27 +45,120 @@ TRACKING_ROUTES = {
     "/api/v1/internal/likes": "like",
 }
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# How long a worker's request-path updates may wait in memory before they reach the
+# metric files: far below any scrape interval, long enough to add up hundreds of requests.
+FLUSH_SECONDS = 0.05
+
+
+class UpdateBuffer:
+    """The request path's metric updates, added up in memory and written out together.
+
+    In multiprocess mode every prometheus-client update takes a lock, checks the pid and
+    writes a memory-mapped file; a tracking call made six of them (about 15 µs), a batch
+    of 50 clicks over fifty. Here an update is a dict addition; the sums are written
+    FLUSH_SECONDS after the first one (or at once without a running event loop), when this
+    worker serves /metrics, and at shutdown. Totals are exactly the same, only later.
+    """
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._counts: dict[Any, float] = {}
+        self._observed: dict[Any, list[float]] = {}  # child -> [sum, count per bucket...]
+        self._bounds: dict[Any, list[float]] = {}
+        self._levels: dict[Any, float] = {}  # live gauges: this worker's current value
+        self._dirty: set[Any] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        child = self._children.get((metric, labels))
+        if child is None:  # label values are bounded, so this dict is too
+            child = self._children[(metric, labels)] = metric.labels(*labels)
+        return child
+
+    def inc(self, counter: Counter, labels: tuple[str, ...], amount: float = 1) -> None:
+        child = self._child(counter, labels)
+        self._counts[child] = self._counts.get(child, 0) + amount
+        self._schedule()
+
+    def observe(self, histogram: Histogram, labels: tuple[str, ...], value: float) -> None:
+        child = self._child(histogram, labels)
+        entry = self._observed.get(child)
+        if entry is None:
+            bounds = self._bounds.get(child)
+            if bounds is None:
+                bounds = self._bounds[child] = list(child._upper_bounds)
+            entry = self._observed[child] = [0.0] * (len(bounds) + 1)
+        entry[0] += value
+        # The first bucket whose upper bound is >= value, as Histogram.observe picks it.
+        entry[1 + bisect_left(self._bounds[child], value)] += 1
+        self._schedule()
+
+    def add(self, gauge: Gauge, labels: tuple[str, ...], delta: float) -> None:
+        child = self._child(gauge, labels)
+        self._levels[child] = self._levels.get(child, 0) + delta
+        self._dirty.add(child)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script): nothing to wait for
+            self.flush()
+            return
+        if self._timer is not None and self._timer_loop is loop:
+            return
+        # First update since the last flush, or the loop that held the timer is gone (each
+        # in-process test client runs its own loop).
+        self._timer_loop = loop
+        self._timer = loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write every pending update to the metrics (the files, in multiprocess mode)."""
+        if self._timer is not None:
+            if self._timer_loop is not None and not self._timer_loop.is_closed():
+                self._timer.cancel()
+            self._timer = None
+        counts, self._counts = self._counts, {}
+        observed, self._observed = self._observed, {}
+        dirty, self._dirty = self._dirty, set()
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, entry in observed.items():
+            # Histogram.observe adds to _sum and to one bucket; so does this, n at a time.
+            child._sum.inc(entry[0])
+            for bucket, n in zip(child._buckets, entry[1:], strict=True):
+                if n:
+                    bucket.inc(n)
+        for child in dirty:
+            child.set(self._levels[child])
+
+
+BUFFER = UpdateBuffer()
 
 
 def count_event(kind: str, source: str, outcome: str, amount: int = 1) -> None:
-    EVENTS.labels(kind, source, outcome).inc(amount)
+    BUFFER.inc(EVENTS, (kind, source, outcome), amount)
 
 
 def count_click(source: str, position: int | None, stored: bool) -> None:
-    EVENTS.labels("click", source, "recorded" if stored else "skipped").inc()
+    BUFFER.inc(EVENTS, ("click", source, "recorded" if stored else "skipped"))
     if stored and position is not None:
-        CLICK_POSITION.labels(source).observe(position)
+        BUFFER.observe(CLICK_POSITION, (source,), position)
 
 
 def count_batch(kind: str, items: Iterable[tuple[str, bool]]) -> None:
-    """One counter update per (source, outcome) of a batch, not one per item.
-
-    In multiprocess mode every update writes a memory-mapped file, so a 50-item batch
-    would otherwise pay 50 writes on the request path.
-    """
+    """One counter update per (source, outcome) of a batch."""
     totals = collections.Counter((source, "recorded" if stored else "skipped") for source, stored in items)
     for (source, outcome), amount in totals.items():
-        EVENTS.labels(kind, source, outcome).inc(amount)
+        BUFFER.inc(EVENTS, (kind, source, outcome), amount)
+
+
+def observe_positions(clicks: Iterable[tuple[str, int | None, bool]]) -> None:
+    """The feed position of each stored click that has one."""
+    for source, position, stored in clicks:
+        if stored and position is not None:
+            BUFFER.observe(CLICK_POSITION, (source,), position)
 
 
 HTTP_REQUESTS = Counter(
@@ -108,8 +203,8 @@ class HttpMetricsMiddleware:
                 status, answered = message["status"], True
             await send(message)
 
-        in_progress = HTTP_IN_PROGRESS.labels(method, path)
-        in_progress.inc()
+        labels = (method, path)
+        BUFFER.add(HTTP_IN_PROGRESS, labels, 1)
         started = time.perf_counter()
         try:
             await self.app(scope, receive, capture)
@@ -118,10 +213,10 @@ class HttpMetricsMiddleware:
                 status = getattr(exc, "status_code", 500)
             raise
         finally:
-            in_progress.dec()
-            code = str(status)
-            HTTP_REQUESTS.labels(method, path, code).inc()
-            HTTP_DURATION.labels(method, path, code).observe(time.perf_counter() - started)
+            BUFFER.add(HTTP_IN_PROGRESS, labels, -1)
+            answered_as = (method, path, str(status))
+            BUFFER.inc(HTTP_REQUESTS, answered_as)
+            BUFFER.observe(HTTP_DURATION, answered_as, time.perf_counter() - started)
             _count_rejected(path, status)
 
 
@@ -136,6 +231,7 @@ HTTP_METRICS_MIDDLEWARE = DefineMiddleware(HttpMetricsMiddleware)
 
 
 def mark_worker_stopped(*_: Any) -> None:
-    """Drop this worker's live gauges from the multiprocess directory (shutdown hook)."""
+    """Write out pending updates, drop this worker's live gauges (shutdown hook)."""
+    BUFFER.flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(os.getpid())

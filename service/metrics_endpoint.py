@@ -16,6 +16,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from service import metrics as service_metrics
 from service.runtime import runtime_of
 
 DATABASE_UP = "engagement_database_up"
@@ -56,5 +57,6 @@ async def metrics(request: Request) -> Response[bytes]:
     """Prometheus exposition of this service's metrics."""
     probe = CollectorRegistry(auto_describe=False)
     probe.register(DatabaseUp(await _database_answers(request)))
+    service_metrics.BUFFER.flush()  # this worker's own updates, up to the moment
     body = generate_latest(exposition_registry()) + generate_latest(probe)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -151,6 +151,13 @@ def test_two_workers_sum_their_counters_and_pass_promtool(settings, tmp_path):
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(view, range(60)))
         assert statuses == [201] * 60
+
+        def counted(text: str) -> bool:
+            return value(text, "engagement_http_requests_total", status_code="201",
+                         path="/api/v1/projects/{project_id}/track-view") == 60
+
+        # Each worker writes its updates out within metrics.FLUSH_SECONDS of making them.
+        _wait_for(f"{base}/metrics", counted)
         scrapes = [httpx.get(f"{base}/metrics").text for _ in range(6)]
         pids = {p.name.split("_")[-1] for p in multiproc.glob("counter_*.db")}
 
@@ -220,3 +227,44 @@ def test_worker_shutdown_marks_its_live_gauges_dead(tmp_path, monkeypatch):
     stale.write_bytes(b"")
     metrics.mark_worker_stopped()
     assert not stale.exists()
+
+
+def test_buffered_updates_expose_exactly_what_direct_updates_do():
+    """The request path's UpdateBuffer writes the same counts, sums and buckets, only later."""
+    import asyncio
+    import random
+
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    from service.metrics import FLUSH_SECONDS, UpdateBuffer
+
+    def family(registry: CollectorRegistry) -> tuple[Counter, Histogram, Gauge]:
+        return (Counter("c", "c", ["a"], registry=registry),
+                Histogram("h", "h", ["a"], buckets=(0, 1, 2.5, 10), registry=registry),
+                Gauge("g", "g", ["a"], registry=registry))
+
+    direct, buffered = CollectorRegistry(), CollectorRegistry()
+    (dc, dh, dg), (bc, bh, bg) = family(direct), family(buffered)
+    rng = random.Random(5)
+    # Values on and around every bucket bound, negative and large ones included.
+    values = [rng.choice([-1, 0, 0.5, 1, 1.0000001, 2.5, 3, 10, 11, 1e9]) for _ in range(500)]
+    buffer = UpdateBuffer()
+
+    async def record() -> None:
+        for i, v in enumerate(values):
+            label = "xy"[i % 2]
+            dc.labels(label).inc(2)
+            buffer.inc(bc, (label,), 2)
+            dh.labels(label).observe(v)
+            buffer.observe(bh, (label,), v)
+            dg.labels(label).inc(1 if i % 3 else -1)
+            buffer.add(bg, (label,), 1 if i % 3 else -1)
+        assert samples(generate_latest(buffered).decode()) != samples(generate_latest(direct).decode())
+        await asyncio.sleep(FLUSH_SECONDS * 3)  # the timer writes them out
+
+    asyncio.run(record())
+    expected = {k: v for k, v in samples(generate_latest(direct).decode()).items()
+                if not k[0].endswith("_created")}
+    got = {k: v for k, v in samples(generate_latest(buffered).decode()).items()
+           if not k[0].endswith("_created")}
+    assert got == expected

@@ -164,9 +164,8 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
     stored = written.results
     if not written.replayed:
         metrics.count_batch("click", zip((c.source for c in data.clicks), stored, strict=True))
-        for click, ok in zip(data.clicks, stored, strict=True):
-            if ok and click.position is not None:
-                metrics.CLICK_POSITION.labels(click.source).observe(click.position)
+        metrics.observe_positions((c.source, c.position, ok)
+                                  for c, ok in zip(data.clicks, stored, strict=True))
     count = sum(stored)
     return _respond(TrackClicksOut(count=count, skipped=len(stored) - count), 201, viewer,
                     runtime, written.replayed)
