@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 ALWAYS = {
@@ -18,16 +17,29 @@ JSON_ONLY = {
 }
 
 
+_ALWAYS_RAW = [(name.lower().encode(), value.encode()) for name, value in ALWAYS.items()]
+_JSON_ONLY_RAW = [(name.lower().encode(), value.encode()) for name, value in JSON_ONLY.items()]
+_DATA_TYPES = (b"application/json", b"application/problem")
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """Set the headers a response does not already carry."""
+    """Set the headers a response does not already carry.
+
+    On the raw header list, in one pass: this runs on every tracking call, and litestar's
+    MutableScopeHeaders searched the whole list once per header checked.
+    """
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in ALWAYS.items():
-        if name not in headers:
-            headers[name] = value
-    content_type = headers.get("content-type") or ""
-    if content_type.startswith(("application/json", "application/problem")):
-        for name, value in JSON_ONLY.items():
-            if name not in headers:
-                headers[name] = value
+    headers = message.get("headers")
+    if not isinstance(headers, list):
+        headers = message["headers"] = list(headers or ())
+    present = set()
+    content_type = b""
+    for name, value in headers:
+        name = name.lower()
+        present.add(name)
+        if name == b"content-type":
+            content_type = value
+    headers.extend(h for h in _ALWAYS_RAW if h[0] not in present)
+    if content_type.startswith(_DATA_TYPES):
+        headers.extend(h for h in _JSON_ONLY_RAW if h[0] not in present)
