@@ -25,7 +25,7 @@ from service.ratelimit import rate_limit_middleware
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
 from service.settings import Settings, load_settings
-from service.strict_body import strict_json_body
+from service.strict_body import StrictRequest
 from service.tracking import controller as tracking
 from service.tracking.store import ViewStore, flush_clicks, flush_impressions
 from service.tracking.writer import BatchWriter
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         middleware=[metrics.HTTP_METRICS_MIDDLEWARE, *rate_limit_middleware(settings)],
         before_send=[add_security_headers] if settings.security_headers else [],
-        before_request=strict_json_body,
+        request_class=StrictRequest,
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.public_max_body_bytes,

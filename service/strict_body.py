@@ -1,11 +1,12 @@
 """Request bodies must have exactly the JSON types the OpenAPI document promises.
 
-Litestar converts request data with msgspec in lax mode, which turns `"5"` into 5, `"true"`
-into True and 0 into 1970-01-01. A client relying on that would break on any stricter
-implementation, and a fuzzer rightly calls it a schema-violating request accepted. This
-`before_request` hook decodes the body once more, strictly, against the handler's `data`
-type and answers 400 naming the field; malformed JSON and missing bodies are left to
-Litestar, which already answers them.
+Litestar decodes a JSON body to Python objects and then converts them to the handler's
+`data` type with msgspec in lax mode, which turns `"5"` into 5, `"true"` into True and 0
+into 1970-01-01. A client relying on that would break on any stricter implementation, and
+a fuzzer rightly calls it a schema-violating request accepted. `StrictRequest` (the app's
+request class) decodes the body once, strictly, straight into the handler's `data` type
+and answers 400 naming the field; litestar's conversion then has nothing left to coerce.
+Malformed JSON is left to litestar, which already answers it.
 """
 
 from __future__ import annotations
@@ -16,32 +17,44 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
+from litestar.types import Empty
 
 _ERROR = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
+# id(route handler) -> (the handler, a strict decoder for its `data` type or None). The
+# handler is kept so its id cannot be reused by another one (tests build many apps).
+_DECODERS: dict[int, tuple[object, msgspec.json.Decoder[Any] | None]] = {}
 
 
-def _data_type(request: Request) -> Any | None:
-    field = request.route_handler.parsed_fn_signature.parameters.get("data")
-    return None if field is None else field.annotation
+def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
+    handler = request.route_handler
+    cached = _DECODERS.get(id(handler))
+    if cached is None or cached[0] is not handler:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        cached = _DECODERS[id(handler)] = (
+            handler, None if field is None else msgspec.json.Decoder(field.annotation, strict=True))
+    return cached[1]
 
 
-async def strict_json_body(request: Request) -> None:
-    """400 when the body parses as JSON but not, without coercion, as the handler's type."""
-    target = _data_type(request)
-    if target is None:
-        return
-    body = await request.body()
-    if not body.strip():
-        return
-    try:
-        msgspec.json.decode(body, type=target, strict=True)
-    except msgspec.ValidationError as exc:
-        match = _ERROR.match(str(exc))
-        message = match["message"] if match else str(exc)
-        key = (match["path"] if match else None) or "data"
-        raise ValidationException(
-            detail=f"Validation failed for {request.method} {request.url.path}",
-            extra=[{"message": message, "key": key, "source": "body"}],
-        ) from None
-    except (msgspec.DecodeError, RecursionError):
-        return  # Litestar's own decoding answers these
+class StrictRequest(Request[Any, Any, Any]):
+    async def json(self) -> Any:
+        """The body decoded strictly as the handler's `data` type (400 naming the field)."""
+        if self._json is Empty and self._connection_state.json is Empty:
+            decoder = _decoder(self)
+            body = await self.body() if decoder is not None else b""
+            if decoder is not None and body.strip():
+                try:
+                    value = decoder.decode(body)
+                except msgspec.ValidationError as exc:
+                    match = _ERROR.match(str(exc))
+                    message = match["message"] if match else str(exc)
+                    key = (match["path"] if match else None) or "data"
+                    raise ValidationException(
+                        detail=f"Validation failed for {self.method} {self.url.path}",
+                        extra=[{"message": message, "key": key, "source": "body"}],
+                    ) from None
+                except (msgspec.DecodeError, RecursionError):
+                    pass  # litestar's own decoding answers these
+                else:
+                    self._json = self._connection_state.json = value
+                    return value
+        return await super().json()
