@@ -33,11 +33,13 @@ class IdentityResolver:
 
     def __init__(self, jwt_secret: str, session_secret: str) -> None:
         self._jwt_secret = jwt_secret
-        self._session_secret = session_secret.encode()
+        # Keyed once; each hash copies this state instead of re-deriving the padded keys.
+        self._session_mac = hmac.new(session_secret.encode(), digestmod=hashlib.sha256)
 
     def hash_session(self, session_key: str) -> str:
         """Keyed hash of a session key, 40 hex chars: the only form we ever store."""
-        digest = hmac.new(self._session_secret, session_key.encode(), hashlib.sha256)
+        digest = self._session_mac.copy()
+        digest.update(session_key.encode())
         return digest.hexdigest()[:40]
 
     def user_from_token(self, token: str) -> int:
