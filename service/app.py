@@ -40,8 +40,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = make_pool(settings)
+        # The tracking writers' pool: each kind has at most write_concurrency batches in
+        # flight; autocommit with the write budget as every statement's timeout.
+        writer_pool = make_pool(settings, min_size=1, max_size=3 * settings.write_concurrency,
+                                name="engagement-writer", autocommit=True,
+                                statement_timeout_ms=int(settings.write_timeout_seconds * 1000))
         # wait=False: the service starts (and /readyz says why) even if the DB is down.
         await pool.open(wait=False)
+        await writer_pool.open(wait=False)
         writer_args: dict[str, Any] = {"max_batch": settings.write_batch_max,
                                        "concurrency": settings.write_concurrency,
                                        "max_pending": settings.write_queue_max,
@@ -52,10 +58,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings,
             pool=pool,
             identity=IdentityResolver(settings.jwt_secret, settings.session_secret),
-            views=BatchWriter(pool, ViewStore(settings.view_dedup_seconds).flush,
+            views=BatchWriter(writer_pool, ViewStore(settings.view_dedup_seconds).flush,
                               name="views", **writer_args),
-            clicks=BatchWriter(pool, flush_clicks, name="clicks", **writer_args),
-            impressions=BatchWriter(pool, flush_impressions, name="impressions", **writer_args),
+            clicks=BatchWriter(writer_pool, flush_clicks, name="clicks", **writer_args),
+            impressions=BatchWriter(writer_pool, flush_impressions, name="impressions", **writer_args),
         )
         app.state.runtime = runtime
         try:
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.views.drain()
             await runtime.clicks.drain()
             await runtime.impressions.drain()
+            await writer_pool.close()
             await pool.close()
 
     return Litestar(

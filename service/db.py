@@ -35,8 +35,17 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
 
 
 def make_pool(settings: Settings, *, min_size: int | None = None,
-              max_size: int | None = None, name: str = "engagement") -> AsyncConnectionPool:
-    """A pool created closed; the app's lifespan opens it."""
+              max_size: int | None = None, name: str = "engagement",
+              autocommit: bool = False,
+              statement_timeout_ms: int | None = None) -> AsyncConnectionPool:
+    """A pool created closed; the app's lifespan opens it.
+
+    `autocommit` and `statement_timeout_ms` are for the tracking writers' own pool: a batch
+    there is one statement, committed on its own, so it costs one round trip, not four.
+    """
+    options: dict[str, object] = {"autocommit": True} if autocommit else {}
+    if statement_timeout_ms is not None:
+        options["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return AsyncConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size if min_size is None else min_size,
@@ -44,7 +53,7 @@ def make_pool(settings: Settings, *, min_size: int | None = None,
         timeout=settings.pool_timeout_seconds,
         configure=_configure,
         check=_check,
-        kwargs={"connect_timeout": 3, "application_name": name},
+        kwargs={"connect_timeout": 3, "application_name": name, **options},
         name=name,
         open=False,
         # The pool retries a lost connection with exponential backoff (1, 2, 4, 8 s...);
