@@ -56,7 +56,7 @@ def test_sigterm_drains_in_flight_requests(settings, db):
                         json={"project_id": 1, "source": "search"},
                         headers={"X-Session-Key": f"drain-{i}"})) for i in range(20)]
                     await asyncio.to_thread(
-                        wait_for, lambda: waiting_on_locks(db, "engagement") >= 1, 10,
+                        wait_for, lambda: waiting_on_locks(db, "engagement-writer") >= 1, 10,
                         "inserts waiting on the lock")
                     await asyncio.sleep(0.3)  # let every request reach a worker
                     proc.send_signal(signal.SIGTERM)
