@@ -1,7 +1,8 @@
 """Write coalescing: concurrent requests share one multi-row statement and one commit.
 
 Each request submits its events and awaits a future. While fewer than `concurrency`
-flushes are running, a submission starts a flush at once (no added latency when idle);
+flushes are running, a submission starts a flush in the same turn of the event loop (no
+added latency when idle; requests that became ready together go out together);
 under load, requests that arrive while every slot is busy queue up and go out together in
 the next statement. A future resolves only after its transaction has committed, so an
 acknowledgement still means the rows are durably stored.
@@ -88,6 +89,7 @@ class BatchWriter(Generic[T, R]):
         # One timer for the whole queue, not one per request: every entry waits at most
         # `timeout`, so the oldest one (the head: FIFO) always has the earliest deadline.
         self._expiry: asyncio.TimerHandle | None = None
+        self._kick_scheduled = False
 
     @property
     def pending(self) -> int:
@@ -104,10 +106,18 @@ class BatchWriter(Generic[T, R]):
         loop = asyncio.get_running_loop()
         entry: _Entry[T, R] = _Entry(items, key, loop.create_future(), loop.time() + self._timeout)
         self._pending.append(entry)
-        self._start_flushes()
-        if self._pending and self._expiry is None:
+        if not self._kick_scheduled:
+            # Start the flush once every request that is ready in this turn of the event
+            # loop has queued (uvicorn starts many at once under load), not with the first.
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
+        if self._expiry is None:
             self._expiry = loop.call_at(self._pending[0].deadline, self._expire)
         return await entry.future
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        self._start_flushes()
 
     def _expire(self) -> None:
         """503 for every entry still queued at its deadline: it was never written."""
