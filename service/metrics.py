@@ -101,12 +101,12 @@ class UpdateBuffer:
         self._schedule()
 
     def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a script): nothing to wait for
-            self.flush()
-            return
+        # asyncio's C-level lookup: no exception to raise and catch when there is no loop.
+        loop = asyncio._get_running_loop()
         if self._timer is not None and self._timer_loop is loop:
+            return
+        if loop is None:  # no event loop (a script): nothing to wait for
+            self.flush()
             return
         # First update since the last flush, or the loop that held the timer is gone (each
         # in-process test client runs its own loop).
