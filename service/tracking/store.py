@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,6 +11,22 @@ import psycopg
 from service.queries import q
 
 ViewOutcome = Literal["recorded", "deduplicated", "not_found"]
+
+
+# A batch's columns go to PostgreSQL as array literals built here: psycopg's list dumper
+# costs about 3 µs an element in Python (a sixth of a 50-click request's CPU), a join a
+# tenth of that. The text is what psycopg itself sends for a list (PostgreSQL's array
+# input syntax); the statements cast each parameter to its array type.
+def int_array(values: Iterable[int | None]) -> str:
+    """Array literal of integers, NULL for None."""
+    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """Array literal of strings, each double-quoted (so any text is safe), NULL for None."""
+    return "{" + ",".join(
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values) + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +72,11 @@ class ViewStore:
                 first_index[key] = len(unique)
                 unique.append(event)
         cursor = await conn.execute(q("record_views"), {
-            "project_ids": [e.project_id for e in unique],
-            "user_ids": [e.user_id for e in unique],
-            "session_keys": [e.session_hash for e in unique],
-            "sources": [e.source for e in unique],
-            "viewer_keys": [e.dedup_key for e in unique],
+            "project_ids": int_array(e.project_id for e in unique),
+            "user_ids": int_array(e.user_id for e in unique),
+            "session_keys": text_array(e.session_hash for e in unique),
+            "sources": text_array(e.source for e in unique),
+            "viewer_keys": text_array(e.dedup_key for e in unique),
             "window_seconds": self.window_seconds,
         })
         outcome: list[ViewOutcome] = ["not_found"] * len(unique)
@@ -83,12 +99,12 @@ async def flush_clicks(conn: psycopg.AsyncConnection,
                        events: Sequence[ClickEvent]) -> list[bool]:
     """Insert visible clicks; True for each stored event, False for a skipped one."""
     cursor = await conn.execute(q("record_clicks"), {
-        "project_ids": [e.project_id for e in events],
-        "user_ids": [e.user_id for e in events],
-        "session_keys": [e.session_hash for e in events],
-        "sources": [e.source for e in events],
-        "positions": [e.position for e in events],
-        "variants": [e.variant for e in events],
+        "project_ids": int_array(e.project_id for e in events),
+        "user_ids": int_array(e.user_id for e in events),
+        "session_keys": text_array(e.session_hash for e in events),
+        "sources": text_array(e.source for e in events),
+        "positions": int_array(e.position for e in events),
+        "variants": text_array(e.variant for e in events),
     })
     return await _stored_flags(cursor, len(events))
 
@@ -97,11 +113,11 @@ async def flush_impressions(conn: psycopg.AsyncConnection,
                             events: Sequence[ImpressionEvent]) -> list[bool]:
     """Insert visible impressions; True for each stored event, False for a skipped one."""
     cursor = await conn.execute(q("record_impressions"), {
-        "project_ids": [e.project_id for e in events],
-        "user_ids": [e.user_id for e in events],
-        "sources": [e.source for e in events],
-        "positions": [e.position for e in events],
-        "variants": [e.variant for e in events],
+        "project_ids": int_array(e.project_id for e in events),
+        "user_ids": int_array(e.user_id for e in events),
+        "sources": text_array(e.source for e in events),
+        "positions": int_array(e.position for e in events),
+        "variants": text_array(e.variant for e in events),
     })
     return await _stored_flags(cursor, len(events))
 
