@@ -81,7 +81,9 @@ class UpdateBuffer:
         self._counts[child] = self._counts.get(child, 0) + amount
         self._schedule()
 
-    def observe(self, histogram: Histogram, labels: tuple[str, ...], value: float) -> None:
+    def observe(self, histogram: Histogram, labels: tuple[str, ...], value: float,
+                times: int = 1) -> None:
+        """`times` observations of `value`."""
         child = self._child(histogram, labels)
         entry = self._observed.get(child)
         if entry is None:
@@ -89,9 +91,9 @@ class UpdateBuffer:
             if bounds is None:
                 bounds = self._bounds[child] = list(child._upper_bounds)
             entry = self._observed[child] = [0.0] * (len(bounds) + 1)
-        entry[0] += value
+        entry[0] += value * times
         # The first bucket whose upper bound is >= value, as Histogram.observe picks it.
-        entry[1 + bisect_left(self._bounds[child], value)] += 1
+        entry[1 + bisect_left(self._bounds[child], value)] += times
         self._schedule()
 
     def add(self, gauge: Gauge, labels: tuple[str, ...], delta: float) -> None:
@@ -155,10 +157,11 @@ def count_batch(kind: str, items: Iterable[tuple[str, bool]]) -> None:
 
 
 def observe_positions(clicks: Iterable[tuple[str, int | None, bool]]) -> None:
-    """The feed position of each stored click that has one."""
-    for source, position, stored in clicks:
-        if stored and position is not None:
-            BUFFER.observe(CLICK_POSITION, (source,), position)
+    """The feed position of each stored click that has one (one update per distinct one)."""
+    counts = collections.Counter((source, position) for source, position, stored in clicks
+                                 if stored and position is not None)
+    for (source, position), times in counts.items():
+        BUFFER.observe(CLICK_POSITION, (source,), position, times)
 
 
 HTTP_REQUESTS = Counter(

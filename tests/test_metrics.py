@@ -255,8 +255,10 @@ def test_buffered_updates_expose_exactly_what_direct_updates_do():
             label = "xy"[i % 2]
             dc.labels(label).inc(2)
             buffer.inc(bc, (label,), 2)
-            dh.labels(label).observe(v)
-            buffer.observe(bh, (label,), v)
+            times = 1 + i % 3  # several observations of one value at once, too
+            for _ in range(times):
+                dh.labels(label).observe(v)
+            buffer.observe(bh, (label,), v, times)
             dg.labels(label).inc(1 if i % 3 else -1)
             buffer.add(bg, (label,), 1 if i % 3 else -1)
         assert samples(generate_latest(buffered).decode()) != samples(generate_latest(direct).decode())

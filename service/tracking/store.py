@@ -29,7 +29,10 @@ def text_array(values: Iterable[str | None]) -> str:
         for v in values) + "}"
 
 
-@dataclass(frozen=True, slots=True)
+# Events are plain slotted dataclasses, not frozen ones: a frozen __init__ sets each field
+# through object.__setattr__ (1.3 µs an event against 0.3 µs), and a 50-click batch makes
+# fifty. Nothing mutates them after the handler builds them.
+@dataclass(slots=True)
 class ViewEvent:
     project_id: int
     user_id: int | None
@@ -38,7 +41,7 @@ class ViewEvent:
     dedup_key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClickEvent:
     project_id: int
     user_id: int | None
@@ -48,7 +51,7 @@ class ClickEvent:
     variant: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImpressionEvent:
     project_id: int
     user_id: int | None  # only to decide visibility of private projects; not stored
