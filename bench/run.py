@@ -96,6 +96,8 @@ def ingest(args: argparse.Namespace, out: dict[str, Any]) -> None:
             for scenario, start, extra in plan:
                 if args.only and scenario not in args.only:
                     continue
+                if scenarios:  # the previous scenario's rows are not this one's work
+                    settle(db)
                 log(f"{scenario}: engagement serve --workers {workers}")
                 best, steps = find_max_rate(searcher(server.port, scenario, watch, extra),
                                             start, log=log)
