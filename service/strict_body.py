@@ -38,23 +38,23 @@ def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | Non
 class StrictRequest(Request[Any, Any, Any]):
     async def json(self) -> Any:
         """The body decoded strictly as the handler's `data` type (400 naming the field)."""
-        if self._json is Empty and self._connection_state.json is Empty:
-            decoder = _decoder(self)
-            body = await self.body() if decoder is not None else b""
-            if decoder is not None and body.strip():
-                try:
-                    value = decoder.decode(body)
-                except msgspec.ValidationError as exc:
-                    match = _ERROR.match(str(exc))
-                    message = match["message"] if match else str(exc)
-                    key = (match["path"] if match else None) or "data"
-                    raise ValidationException(
-                        detail=f"Validation failed for {self.method} {self.url.path}",
-                        extra=[{"message": message, "key": key, "source": "body"}],
-                    ) from None
-                except (msgspec.DecodeError, RecursionError):
-                    pass  # litestar's own decoding answers these
-                else:
-                    self._json = self._connection_state.json = value
-                    return value
-        return await super().json()
+        decoder = _decoder(self)
+        if decoder is None or self._json is not Empty or self._connection_state.json is not Empty:
+            return await super().json()
+        body = await self.body()
+        if not body.strip():
+            return await super().json()
+        try:
+            value = decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            match = _ERROR.match(str(exc))
+            message = match["message"] if match else str(exc)
+            key = (match["path"] if match else None) or "data"
+            raise ValidationException(
+                detail=f"Validation failed for {self.method} {self.url.path}",
+                extra=[{"message": message, "key": key, "source": "body"}],
+            ) from None
+        except (msgspec.DecodeError, RecursionError):
+            return await super().json()  # litestar's own decoding answers these
+        self._json = self._connection_state.json = value
+        return value
