@@ -77,13 +77,35 @@ class UpdateBuffer:
         return child
 
     def inc(self, counter: Counter, labels: tuple[str, ...], amount: float = 1) -> None:
-        child = self._child(counter, labels)
-        self._counts[child] = self._counts.get(child, 0) + amount
+        self._inc(counter, labels, amount)
+        self._schedule()
+
+    def inc_many(self, counter: Counter, amounts: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        """inc for each (labels, amount), scheduling the flush once: each scheduling looks
+        up the running loop, which costs a getpid system call."""
+        for labels, amount in amounts:
+            self._inc(counter, labels, amount)
         self._schedule()
 
     def observe(self, histogram: Histogram, labels: tuple[str, ...], value: float,
                 times: int = 1) -> None:
         """`times` observations of `value`."""
+        self._observe(histogram, labels, value, times)
+        self._schedule()
+
+    def observe_many(self, histogram: Histogram,
+                     observations: Iterable[tuple[tuple[str, ...], float, int]]) -> None:
+        """observe for each (labels, value, times); the flush is scheduled once."""
+        for labels, value, times in observations:
+            self._observe(histogram, labels, value, times)
+        self._schedule()
+
+    def _inc(self, counter: Counter, labels: tuple[str, ...], amount: float) -> None:
+        child = self._child(counter, labels)
+        self._counts[child] = self._counts.get(child, 0) + amount
+
+    def _observe(self, histogram: Histogram, labels: tuple[str, ...], value: float,
+                 times: int) -> None:
         child = self._child(histogram, labels)
         entry = self._observed.get(child)
         if entry is None:
@@ -94,7 +116,6 @@ class UpdateBuffer:
         entry[0] += value * times
         # The first bucket whose upper bound is >= value, as Histogram.observe picks it.
         entry[1 + bisect_left(self._bounds[child], value)] += times
-        self._schedule()
 
     def add(self, gauge: Gauge, labels: tuple[str, ...], delta: float) -> None:
         child = self._child(gauge, labels)
@@ -152,16 +173,16 @@ def count_click(source: str, position: int | None, stored: bool) -> None:
 def count_batch(kind: str, items: Iterable[tuple[str, bool]]) -> None:
     """One counter update per (source, outcome) of a batch."""
     totals = collections.Counter((source, "recorded" if stored else "skipped") for source, stored in items)
-    for (source, outcome), amount in totals.items():
-        BUFFER.inc(EVENTS, (kind, source, outcome), amount)
+    BUFFER.inc_many(EVENTS, (((kind, source, outcome), amount)
+                             for (source, outcome), amount in totals.items()))
 
 
 def observe_positions(clicks: Iterable[tuple[str, int | None, bool]]) -> None:
     """The feed position of each stored click that has one (one update per distinct one)."""
     counts = collections.Counter((source, position) for source, position, stored in clicks
                                  if stored and position is not None)
-    for (source, position), times in counts.items():
-        BUFFER.observe(CLICK_POSITION, (source,), position, times)
+    BUFFER.observe_many(CLICK_POSITION, (((source,), position, times)
+                                         for (source, position), times in counts.items()))
 
 
 HTTP_REQUESTS = Counter(
