@@ -85,14 +85,88 @@ def replace_trending(conn: psycopg.Connection, query: str, params: dict[str, obj
     return count
 
 
+def update_window_totals(conn: psycopg.Connection, settings: Settings,
+                         params: dict[str, object], *, changes_logged: bool) -> str:
+    """Make trending_window_totals count the complete hours of the window ending at params' hour.
+
+    The totals were built for some hour (trending_window_state). Per trending_window_changes,
+    if no statement has rewritten an hour they already count, they are reused as they are
+    within the same hour, and shifted (see shift_trending_window_totals) when the hour has
+    turned since. Otherwise, and when the window lengths changed, or without that log (the
+    timescale profile's hourly counts are continuous aggregates, which take no triggers),
+    they are rebuilt from the whole window. Runs in the caller's transaction, under the
+    job's advisory lock. Returns "reused", "shifted" or "rebuilt".
+    """
+    hour: datetime = params["hour"]  # type: ignore[assignment]
+    recent, previous = settings.trending_recent_hours, settings.trending_previous_hours
+    state = conn.execute(q("trending_window_state")).fetchone()
+    counted_to: datetime | None = None
+    if state is not None and (state[1], state[2]) == (recent, previous) and state[0] <= hour:
+        counted_to = state[0]
+
+    def changes(seen: list[int], counted: datetime) -> tuple[list[int], bool]:
+        """Log rows not in `seen`, and whether one rewrote an hour before `counted`."""
+        if not changes_logged:
+            return [], True
+        ids, rewritten = conn.execute(q("trending_window_changes"), {  # type: ignore[misc]
+            "counted_to": counted, "seen": seen}).fetchone()
+        return ids, rewritten
+
+    def rebuild() -> str:
+        conn.execute(q("clear_trending_window_totals"))
+        conn.execute(q("build_trending_window_totals"), params)
+        return "rebuilt"
+
+    # The log is read before the counts: a change committed in between is then in both the
+    # counts and the log, which costs at most one needless rebuild, never a missed change.
+    change_ids, rewritten = changes([], counted_to or hour)
+    if counted_to is None or rewritten:
+        mode = rebuild()
+    elif counted_to == hour:
+        mode = "reused"
+    elif 3 * (hour - counted_to) >= timedelta(hours=previous):
+        mode = rebuild()  # shifting would read about as many hours as rebuilding
+    else:
+        mode = "shifted"
+        conn.execute(q("shift_trending_window_totals"), {
+            **params, "old_hour": counted_to,
+            "old_recent_start": counted_to - timedelta(hours=recent),
+            "old_previous_start": counted_to - timedelta(hours=previous)})
+        # The shift subtracts hours as they are now from totals that counted them as they
+        # were, and adds the hours since as they were when it read them. A rewrite of either
+        # committed after the first read of the log may have come too late for the shift; it
+        # is in this second read, and then the totals are rebuilt (after it, so counting it).
+        # The log rows deleted below are then all counted, or of the current hour.
+        later_ids, rewritten = changes(change_ids, hour)
+        change_ids += later_ids
+        if rewritten:
+            mode = rebuild()
+        else:
+            conn.execute(q("clear_trending_window_totals"))
+            conn.execute(q("replace_trending_window_totals"))
+    if mode != "reused":
+        conn.execute(q("record_trending_window_state"),
+                     {"hour": hour, "recent_hours": recent, "previous_hours": previous})
+    if change_ids:
+        conn.execute(q("forget_trending_window_changes"), {"ids": change_ids})
+    return mode
+
+
 def compute_trending(ctx: JobContext) -> str:
     """Recompute trending_scores from the hourly counts, replacing it in one transaction."""
     with ctx.connect() as conn:
+        # Off: the planner overestimates the full joins' rows by ~400x, and at 10k projects
+        # JIT compilation then took 0.35 s of a 0.45 s run; without it the run takes 0.09 s.
+        conn.execute("SET LOCAL jit = off")
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-        count = replace_trending(conn, q("compute_trending"), trending_params(ctx.settings, now))
+        params = trending_params(ctx.settings, now)
+        conn.execute(q("lock_trending"))
+        mode = update_window_totals(conn, ctx.settings, params,
+                                    changes_logged=ctx.profile != "timescale")
+        count = replace_trending(conn, q("compute_trending"), params)
         conn.execute(q("record_trending_run"), {"now": now})
     metrics.TRENDING_PROJECTS.set(count)
-    return f"{count} projects"
+    return f"{count} projects ({mode} window totals)"
 
 
 def refresh_rollups(ctx: JobContext) -> str:
