@@ -4,7 +4,8 @@
 
 -- name: reset_trending_data
 TRUNCATE projects, project_views, project_clicks, project_likes, project_views_hourly,
-         project_clicks_hourly, project_likes_hourly, rollup_invalidations, trending_scores
+         project_clicks_hourly, project_likes_hourly, rollup_invalidations, trending_scores,
+         trending_window_totals, trending_window_state
     CASCADE;
 
 -- name: make_some_private
@@ -13,31 +14,40 @@ UPDATE projects SET is_private = true WHERE id %% 20 = 0;
 
 -- name: fill_views_hourly
 -- Every project has views in every hour: 'direct' always and 'explore' every second hour,
--- each with 1..(2 * mean - 1) views (the mean is %(mean)s). Rows go in primary-key order.
+-- each with 1..(2 * mean - 1) views (the mean is %(mean)s). Rows go in hour by hour, as
+-- refresh-rollups writes them (and TimescaleDB materializes them): the LATERAL keeps the
+-- hour loop outermost. Left to itself the planner put the project loop outside, so an
+-- hour's rows were spread over the whole table, which no deployment does.
 INSERT INTO project_views_hourly (bucket, project_id, source, views)
-SELECT %(hour)s::timestamptz - make_interval(hours => h), p, s.source,
-       1 + (p * 7 + h * 13 + s.k * 5) %% (2 * %(mean)s - 1)
+SELECT %(hour)s::timestamptz - make_interval(hours => h), x.p, x.source,
+       1 + (x.p * 7 + h * 13 + x.k * 5) %% (2 * %(mean)s - 1)
 FROM generate_series(%(hours)s - 1, 0, -1) AS h
-CROSS JOIN generate_series(1, %(projects)s::bigint) AS p
-CROSS JOIN (VALUES (0, 'direct'), (1, 'explore')) AS s(k, source)
-WHERE s.k = 0 OR (p + h) %% 2 = 0;
+CROSS JOIN LATERAL (
+    SELECT p, s.k, s.source
+    FROM generate_series(1, %(projects)s::bigint) AS p
+    CROSS JOIN (VALUES (0, 'direct'), (1, 'explore')) AS s(k, source)
+    WHERE s.k = 0 OR (p + h) %% 2 = 0
+    OFFSET 0  -- not flattened into the outer query, so it stays the inner loop
+) AS x;
 
 -- name: fill_clicks_hourly
 -- Clicks every second hour (the formula does not use them; the view reads them).
 INSERT INTO project_clicks_hourly (bucket, project_id, source, position, clicks)
-SELECT %(hour)s::timestamptz - make_interval(hours => h), p, 'explore_trending', (p %% 20)::int,
-       1 + (p + h) %% 5
+SELECT %(hour)s::timestamptz - make_interval(hours => h), x.p, 'explore_trending',
+       (x.p %% 20)::int, 1 + (x.p + h) %% 5
 FROM generate_series(%(hours)s - 1, 0, -1) AS h
-CROSS JOIN generate_series(1, %(projects)s::bigint) AS p
-WHERE (p + h) %% 2 = 1;
+CROSS JOIN LATERAL (
+    SELECT p FROM generate_series(1, %(projects)s::bigint) AS p WHERE (p + h) %% 2 = 1 OFFSET 0
+) AS x;
 
 -- name: fill_likes_hourly
 -- Likes in one project-hour out of four; some unlikes.
 INSERT INTO project_likes_hourly (bucket, project_id, likes, unlikes)
-SELECT %(hour)s::timestamptz - make_interval(hours => h), p, 1 + (p + h) %% 3, (p * h) %% 2
+SELECT %(hour)s::timestamptz - make_interval(hours => h), x.p, 1 + (x.p + h) %% 3, (x.p * h) %% 2
 FROM generate_series(%(hours)s - 1, 0, -1) AS h
-CROSS JOIN generate_series(1, %(projects)s::bigint) AS p
-WHERE (p * 31 + h) %% 4 = 0;
+CROSS JOIN LATERAL (
+    SELECT p FROM generate_series(1, %(projects)s::bigint) AS p WHERE (p * 31 + h) %% 4 = 0 OFFSET 0
+) AS x;
 
 -- name: drop_raw_indexes
 DO $$
