@@ -32,6 +32,9 @@ RAW_KINDS = ("views", "clicks", "likes", "impressions")
 # that readers arriving meanwhile (queued behind the swap) are not held up for long.
 SWAP_LOCK_TIMEOUT_MS = 200
 SWAP_LOCK_ATTEMPTS = 25
+# Hours of the trending window read afresh by every run: the current one and the one before,
+# which refresh-rollups still rewrites after the hour turns. The rest are kept as totals.
+LIVE_HOURS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ def trending_params(settings: Settings, now: datetime) -> dict[str, object]:
     return {
         "now": now,
         "hour": hour,
+        # the window totals count the hours before this one (see sql/queries/trending.sql)
+        "counted_to": hour - timedelta(hours=LIVE_HOURS),
         "recent_start": hour - timedelta(hours=settings.trending_recent_hours),
         "previous_start": hour - timedelta(hours=settings.trending_previous_hours),
         "like_weight": settings.trending_like_weight,
@@ -87,22 +92,25 @@ def replace_trending(conn: psycopg.Connection, query: str, params: dict[str, obj
 
 def update_window_totals(conn: psycopg.Connection, settings: Settings,
                          params: dict[str, object], *, changes_logged: bool) -> str:
-    """Make trending_window_totals count the complete hours of the window ending at params' hour.
+    """Make trending_window_totals count the window's hours before params' counted_to.
 
-    The totals were built for some hour (trending_window_state). Per trending_window_changes,
-    if no statement has rewritten an hour they already count, they are reused as they are
-    within the same hour, and shifted (see shift_trending_window_totals) when the hour has
-    turned since. Otherwise, and when the window lengths changed, or without that log (the
-    timescale profile's hourly counts are continuous aggregates, which take no triggers),
-    they are rebuilt from the whole window. Runs in the caller's transaction, under the
-    job's advisory lock. Returns "reused", "shifted" or "rebuilt".
+    The totals left by the last run (trending_window_state says for which hour) are reused
+    within the same hour and shifted (shift_trending_window_totals) when the hour has turned
+    since, provided trending_window_changes shows no statement has rewritten an hour they
+    count. Otherwise, when the window lengths changed, or without that log (the timescale
+    profile's hourly counts are continuous aggregates, which take no triggers), they are
+    rebuilt from the whole window. Runs in the caller's transaction, under the job's
+    advisory lock. Returns "reused", "shifted" or "rebuilt".
     """
     hour: datetime = params["hour"]  # type: ignore[assignment]
+    counted_to: datetime = params["counted_to"]  # type: ignore[assignment]
     recent, previous = settings.trending_recent_hours, settings.trending_previous_hours
     state = conn.execute(q("trending_window_state")).fetchone()
-    counted_to: datetime | None = None
-    if state is not None and (state[1], state[2]) == (recent, previous) and state[0] <= hour:
-        counted_to = state[0]
+    old_hour: datetime | None = None
+    old_counted_to = counted_to
+    if (state is not None and (state[2], state[3]) == (recent, previous) and state[0] <= hour
+            and state[0] - state[1] == hour - counted_to):
+        old_hour, old_counted_to = state[0], state[1]
 
     def changes(seen: list[int], counted: datetime) -> tuple[list[int], bool]:
         """Log rows not in `seen`, and whether one rewrote an hour before `counted`."""
@@ -119,25 +127,25 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
 
     # The log is read before the counts: a change committed in between is then in both the
     # counts and the log, which costs at most one needless rebuild, never a missed change.
-    change_ids, rewritten = changes([], counted_to or hour)
-    if counted_to is None or rewritten:
+    change_ids, rewritten = changes([], old_counted_to)
+    if old_hour is None or rewritten:
         mode = rebuild()
-    elif counted_to == hour:
+    elif old_hour == hour:
         mode = "reused"
-    elif 3 * (hour - counted_to) >= timedelta(hours=previous):
+    elif 3 * (hour - old_hour) >= timedelta(hours=previous):
         mode = rebuild()  # shifting would read about as many hours as rebuilding
     else:
         mode = "shifted"
         conn.execute(q("shift_trending_window_totals"), {
-            **params, "old_hour": counted_to,
-            "old_recent_start": counted_to - timedelta(hours=recent),
-            "old_previous_start": counted_to - timedelta(hours=previous)})
+            **params, "old_hour": old_hour, "old_counted_to": old_counted_to,
+            "old_recent_start": old_hour - timedelta(hours=recent),
+            "old_previous_start": old_hour - timedelta(hours=previous)})
         # The shift subtracts hours as they are now from totals that counted them as they
-        # were, and adds the hours since as they were when it read them. A rewrite of either
-        # committed after the first read of the log may have come too late for the shift; it
-        # is in this second read, and then the totals are rebuilt (after it, so counting it).
-        # The log rows deleted below are then all counted, or of the current hour.
-        later_ids, rewritten = changes(change_ids, hour)
+        # were, and adds the newly counted ones as they were when it read them. A rewrite of
+        # either committed after the first read of the log may have come too late for the
+        # shift; it is in this second read, and then the totals are rebuilt (after it, so
+        # counting it). The log rows deleted below are then all counted, or of live hours.
+        later_ids, rewritten = changes(change_ids, counted_to)
         change_ids += later_ids
         if rewritten:
             mode = rebuild()
@@ -146,7 +154,8 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
             conn.execute(q("replace_trending_window_totals"))
     if mode != "reused":
         conn.execute(q("record_trending_window_state"),
-                     {"hour": hour, "recent_hours": recent, "previous_hours": previous})
+                     {"hour": hour, "counted_to": counted_to, "recent_hours": recent,
+                      "previous_hours": previous})
     if change_ids:
         conn.execute(q("forget_trending_window_changes"), {"ids": change_ids})
     return mode
