@@ -175,6 +175,7 @@ def compute_trending(ctx: JobContext) -> str:
         count = replace_trending(conn, q("compute_trending"), params)
         conn.execute(q("record_trending_run"), {"now": now})
     metrics.TRENDING_PROJECTS.set(count)
+    metrics.TRENDING_WINDOW_TOTALS.labels(mode).inc()
     return f"{count} projects ({mode} window totals)"
 
 

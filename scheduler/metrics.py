@@ -19,6 +19,11 @@ JOB_LAST_SUCCESS = Gauge(
 )
 TRENDING_PROJECTS = Gauge("engagement_trending_projects", "Rows in the latest trending table.",
                           multiprocess_mode="mostrecent")
+TRENDING_WINDOW_TOTALS = Counter(
+    "engagement_trending_window_totals",
+    "Trending runs by what they did with the window totals: reused, shifted or rebuilt.",
+    ["mode"],
+)
 ROLLUP_LAG = Gauge(
     "engagement_rollup_lag_seconds",
     "Age of the oldest event not yet in the hourly counts (0 when they are current).",
@@ -40,3 +45,5 @@ def declare_jobs(names: Iterable[str]) -> None:
         for outcome in ("success", "failure"):
             JOB_RUNS.labels(name, outcome)
         JOB_DURATION.labels(name)
+    for mode in ("reused", "shifted", "rebuilt"):
+        TRENDING_WINDOW_TOTALS.labels(mode)
