@@ -42,14 +42,21 @@ RUNS = 3
 VIA_VIEW_MAX_PROJECTS = 100_000  # the old query takes minutes beyond
 
 
+class HourTurned(Exception):
+    """The hour turned between a run's setup and the run, so it ran in another mode."""
+
+
 def _timed(fn: Callable[[], Any], runs: int = RUNS,
            setup: Callable[[], Any] | None = None) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(runs):
+    times: list[float] = []
+    while len(times) < runs:
         if setup is not None:
             setup()  # not timed
         started = time.perf_counter()
-        fn()
+        try:
+            fn()
+        except HourTurned:
+            continue  # not a run of the mode being timed: set up and run it again
         times.append(time.perf_counter() - started)
     return statistics.median(times), times
 
@@ -134,8 +141,11 @@ def _totals_an_hour_ago(db: stack.Database, ctx: JobContext) -> None:
 def _job(ctx: JobContext, mode: str) -> None:
     """One run of the job, which must have `mode` its window totals."""
     summary = compute_trending(ctx)
-    if not summary.endswith(f"({mode} window totals)"):
-        raise AssertionError(f"expected {mode} window totals, the job said {summary!r}")
+    if summary.endswith(f"({mode} window totals)"):
+        return
+    if mode == "reused" and summary.endswith("(shifted window totals)"):
+        raise HourTurned(summary)  # the run before was in the last hour
+    raise AssertionError(f"expected {mode} window totals, the job said {summary!r}")
 
 
 def _replace_scores(db: stack.Database, query: str, params: dict[str, Any],

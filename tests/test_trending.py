@@ -521,3 +521,32 @@ def test_a_rewrite_that_lands_just_before_the_shift_reads_makes_it_rebuild(
     run_job("compute-trending", JobContext(settings, profile))
     assert totals(db) == kept
     check(api, projects, views, likes)  # the 100 views are an hour outside the window now
+
+
+def test_bench_times_reuse_again_when_the_hour_turns_before_a_run(api, database, settings,
+                                                                   profile, monkeypatch):
+    """bench/trending.py: a reuse run that found the hour turned (so it shifted) is not
+    timed as a reuse; it is run again, now reusing."""
+    from bench import trending as bench_trending
+
+    if profile == "timescale":
+        pytest.skip("timescale: the totals are rebuilt on every run")
+    now = datetime.now(UTC)
+    every_hour_scenario(api, now, seed=4)
+    run_job("refresh-rollups", JobContext(settings, profile))
+    build_totals_as_of(database, settings, profile, now - timedelta(hours=1))
+    ctx = JobContext(settings, profile)
+    modes = []
+    real = bench_trending.compute_trending
+
+    def recording(c):
+        summary = real(c)
+        modes.append(summary.rsplit("(", 1)[1])
+        return summary
+
+    monkeypatch.setattr(bench_trending, "compute_trending", recording)
+    _, times = bench_trending._timed(lambda: bench_trending._job(ctx, "reused"), runs=2)
+    assert len(times) == 2
+    assert modes == ["shifted window totals)", "reused window totals)", "reused window totals)"]
+    with pytest.raises(AssertionError):
+        bench_trending._job(ctx, "rebuilt")  # a mode it did not run in still fails the bench
