@@ -1,10 +1,11 @@
 -- depends: 0203_feed_daily 0005_trending_window_totals
 -- Profiles postgres and timescale-apache: every statement that changes the hourly views or
 -- likes logs the earliest bucket it changed. The trending job reads the log, rebuilds its
--- window totals when a logged bucket is older than the current hour, and deletes the rows
--- it read (by id, so a change that commits after the read stays for the next run). The
--- refresh-rollups job rewrites the current hour every minute; those rows cost the trending
--- job nothing but the delete. Statement-level with transition tables: one row a statement.
+-- window totals when a logged bucket is one they count (before the hour before the current
+-- one), and deletes the rows it read (by id, so a change that commits after the read stays
+-- for the next run). The refresh-rollups job rewrites the current hour every minute and the
+-- one before once more when the hour turns; those rows cost the trending job nothing but
+-- the delete. Statement-level with transition tables: one row a statement.
 
 CREATE TABLE trending_window_changes (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
