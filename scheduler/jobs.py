@@ -128,12 +128,11 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
     # The log is read before the counts: a change committed in between is then in both the
     # counts and the log, which costs at most one needless rebuild, never a missed change.
     change_ids, rewritten = changes([], old_counted_to)
-    if old_hour is None or rewritten:
+    # A shift by more than a third of the window reads about as many hours as a rebuild.
+    if old_hour is None or rewritten or 3 * (hour - old_hour) >= timedelta(hours=previous):
         mode = rebuild()
     elif old_hour == hour:
         mode = "reused"
-    elif 3 * (hour - old_hour) >= timedelta(hours=previous):
-        mode = rebuild()  # shifting would read about as many hours as rebuilding
     else:
         mode = "shifted"
         conn.execute(q("shift_trending_window_totals"), {

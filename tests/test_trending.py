@@ -14,9 +14,10 @@ REL = 1e-9
 
 
 def recompute(settings, profile):
+    """Both jobs, as the scheduler runs them; returns the trending job's summary."""
     ctx = JobContext(settings, profile)
     run_job("refresh-rollups", ctx)
-    run_job("compute-trending", ctx)
+    return run_job("compute-trending", ctx)
 
 
 def hour_of(t: datetime) -> datetime:
@@ -279,15 +280,9 @@ def test_settings_change_windows_and_weights(api, make_settings, profile):
 
 
 # The job keeps the window totals of the complete hours between runs (trending_window_totals)
-# and adds the current hour each run. These check that every way the counts of a past hour can
+# and adds the live hours each run. These check that every way the counts of a past hour can
 # change, and every change of what the totals stand for, makes it rebuild them, and that a run
 # that reuses them gives the same answer as the independent computation.
-
-def recompute_reporting(settings, profile):
-    ctx = JobContext(settings, profile)
-    run_job("refresh-rollups", ctx)
-    return run_job("compute-trending", ctx)
-
 
 def reuse_scenario(api, now):
     h = hour_of(now)
@@ -311,7 +306,7 @@ def check(api, projects, views, likes, settings=None):
 def test_window_totals_are_reused_while_only_the_current_hour_changes(api, settings, profile):
     now = datetime.now(UTC)
     projects, views, likes = reuse_scenario(api, now)
-    first = recompute_reporting(settings, profile)
+    first = recompute(settings, profile)
     assert first.endswith("(rebuilt window totals)")
     computed_at = check(api, projects, views, likes)
     later = datetime.now(UTC)
@@ -319,7 +314,7 @@ def test_window_totals_are_reused_while_only_the_current_hour_changes(api, setti
     more_likes = [(1, later, 1), (5, later, -1), (5, later, -1)]
     send(api, more_views, more_likes)
     views, likes = views + more_views, likes + more_likes
-    second = recompute_reporting(settings, profile)
+    second = recompute(settings, profile)
     second_at = check(api, projects, views, likes)
     if profile == "timescale":
         assert second.endswith("(rebuilt window totals)")  # continuous aggregates log nothing
@@ -332,7 +327,7 @@ def test_a_change_to_a_past_hour_is_counted_on_the_next_run(api, settings, profi
     now = datetime.now(UTC)
     h = hour_of(now)
     projects, views, likes = reuse_scenario(api, now)
-    recompute_reporting(settings, profile)
+    recompute(settings, profile)
     check(api, projects, views, likes)
     if change == "late views":
         late = [(2, h - timedelta(hours=2))] * 7 + [(4, h - timedelta(hours=47))] * 3
@@ -352,7 +347,7 @@ def test_a_change_to_a_past_hour_is_counted_on_the_next_run(api, settings, profi
         del projects[1]
         views = [v for v in views if v[0] != 1]
         likes = [lk for lk in likes if lk[0] != 1]
-    summary = recompute_reporting(settings, profile)
+    summary = recompute(settings, profile)
     check(api, projects, views, likes)
     if change != "project deleted":  # a deleted project's rows go with it either way
         assert summary.endswith("(rebuilt window totals)")
@@ -370,10 +365,10 @@ def test_late_events_of_the_hour_just_past_need_no_rebuild(api, database, settin
     late = [(2, h - timedelta(seconds=2))] * 3 + [(7, h - timedelta(minutes=1))]
     late_likes = [(9, h - timedelta(seconds=1), 1)]
     send(api, late, late_likes)
-    first = recompute_reporting(settings, profile)
+    first = recompute(settings, profile)
     check(api, projects, views + late, likes + late_likes)
     send(api, late, late_likes)
-    second = recompute_reporting(settings, profile)
+    second = recompute(settings, profile)
     computed_at = check(api, projects, views + late + late, likes + late_likes + late_likes)
     if profile == "timescale" or hour_of(computed_at) != h:
         return  # rebuilt every run there; or the hour turned while the test ran
@@ -387,21 +382,21 @@ def test_counts_rewritten_in_sql_are_counted_on_the_next_run(api, db, settings, 
     now = datetime.now(UTC)
     h = hour_of(now)
     projects, views, likes = reuse_scenario(api, now)
-    recompute_reporting(settings, profile)
+    recompute(settings, profile)
     # an operator's correction of one past hour, straight in the table
     db.execute("UPDATE project_views_hourly SET views = views + 10 "
                "WHERE project_id = 1 AND bucket = %s", (h - timedelta(hours=3),))
     db.commit()
-    assert recompute_reporting(settings, profile).endswith("(rebuilt window totals)")
+    assert recompute(settings, profile).endswith("(rebuilt window totals)")
     check(api, projects, views + [(1, h - timedelta(hours=3))] * 10, likes)
 
 
 def test_window_totals_are_rebuilt_for_new_windows(api, settings, make_settings, profile):
     now = datetime.now(UTC)
     projects, views, likes = reuse_scenario(api, now)
-    recompute_reporting(settings, profile)
+    recompute(settings, profile)
     narrow = make_settings(trending_recent_hours=6, trending_previous_hours=36)
-    assert recompute_reporting(narrow, profile).endswith("(rebuilt window totals)")
+    assert recompute(narrow, profile).endswith("(rebuilt window totals)")
     check(api, projects, views, likes, narrow)
 
 
@@ -473,7 +468,7 @@ def test_a_past_hour_rewritten_before_the_shift_is_counted(api, database, settin
     late = [(3, h - timedelta(hours=24, minutes=-5))] * 4 + [(4, h - timedelta(hours=40))] * 2
     late_like = (5, h - timedelta(hours=48, minutes=-1), 1)
     send(api, late, [late_like])
-    summary = recompute_reporting(settings, profile)
+    summary = recompute(settings, profile)
     check(api, projects, views + late, [*likes, late_like])
     assert summary.endswith("(rebuilt window totals)")
 
