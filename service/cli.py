@@ -59,13 +59,17 @@ def cmd_info(_: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_multiprocess_metrics(workers: int) -> None:
+def _prepare_multiprocess_metrics(workers: int) -> str | None:
+    """Empty the workers' metric files directory; returns it if it is ours to remove after."""
+    created = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="engagement-metrics-")
+        created = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="engagement-metrics-")
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:  # stale files from an earlier run would be summed in
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory, exist_ok=True)
+    return created
 
 
 def server_options() -> dict[str, object]:
@@ -85,9 +89,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    _prepare_multiprocess_metrics(workers)
-    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, **server_options())  # type: ignore[arg-type]
+    created = _prepare_multiprocess_metrics(workers)
+    try:
+        uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, **server_options())  # type: ignore[arg-type]
+    finally:
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
     return 0
 
 

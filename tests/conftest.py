@@ -7,6 +7,7 @@ which is how the same suite runs against TimescaleDB Community.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ def pg_server() -> Iterator[Server]:
         yield Server(cluster.url("postgres"))
     finally:
         cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)  # the server log stays beside pgdata
 
 
 def _settings_for(url: str, **overrides: object) -> Settings:

@@ -12,6 +12,7 @@ tests/test_faults.py.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,7 @@ def durable(settings_for) -> Iterator[tuple[EmbeddedPostgres, Settings]]:  # typ
         yield cluster, settings
     finally:
         cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)  # the server log stays beside pgdata
 
 
 async def _load(base: str, cluster: EmbeddedPostgres) -> tuple[list[str], dict[str, int]]:
