@@ -124,10 +124,14 @@ class UpdateBuffer:
         self._schedule()
 
     def _schedule(self) -> None:
+        timer_loop = self._timer_loop
+        if self._timer is not None and timer_loop is not None and not timer_loop.is_closed():
+            # A flush is due. Looking up the running loop here would cost a getpid system
+            # call on every update; a loop that is not closed will still run the timer
+            # (only in-process test clients close theirs, and each one starts a new loop).
+            return
         # asyncio's C-level lookup: no exception to raise and catch when there is no loop.
         loop = asyncio._get_running_loop()
-        if self._timer is not None and self._timer_loop is loop:
-            return
         if loop is None:  # no event loop (a script): nothing to wait for
             self.flush()
             return
