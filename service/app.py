@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # flight; autocommit with the write budget as every statement's timeout.
         writer_pool = make_pool(settings, min_size=1, max_size=3 * settings.write_concurrency,
                                 name="engagement-writer", autocommit=True,
-                                statement_timeout_ms=int(settings.write_timeout_seconds * 1000))
+                                statement_timeout_ms=int(settings.write_timeout_seconds * 1000),
+                                generic_plans=True)
         # wait=False: the service starts (and /readyz says why) even if the DB is down.
         await pool.open(wait=False)
         await writer_pool.open(wait=False)

@@ -37,15 +37,26 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
 def make_pool(settings: Settings, *, min_size: int | None = None,
               max_size: int | None = None, name: str = "engagement",
               autocommit: bool = False,
-              statement_timeout_ms: int | None = None) -> AsyncConnectionPool:
+              statement_timeout_ms: int | None = None,
+              generic_plans: bool = False) -> AsyncConnectionPool:
     """A pool created closed; the app's lifespan opens it.
 
-    `autocommit` and `statement_timeout_ms` are for the tracking writers' own pool: a batch
-    there is one statement, committed on its own, so it costs one round trip, not four.
+    `autocommit`, `statement_timeout_ms` and `generic_plans` are for the tracking writers'
+    own pool: a batch there is one statement, committed on its own, so it costs one round
+    trip, not four. With `generic_plans` the server plans each prepared statement once:
+    left to choose, it kept re-planning the ingest statements for every batch because it
+    cannot see the size of their array parameters (about 100 µs of server CPU a batch, a
+    third of a one-row batch's cost; bench/README figures). Their generic plans are the
+    same join shapes (hash joins, the projects primary key per row) at any batch size.
     """
     options: dict[str, object] = {"autocommit": True} if autocommit else {}
+    server_options = []
     if statement_timeout_ms is not None:
-        options["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+        server_options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+    if generic_plans:
+        server_options.append("-c plan_cache_mode=force_generic_plan")
+    if server_options:
+        options["options"] = " ".join(server_options)
     return AsyncConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size if min_size is None else min_size,
