@@ -52,7 +52,7 @@ soak: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check service scheduler tests bench
-	$(BIN)/mypy service scheduler
+	$(BIN)/mypy service scheduler bench
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix service scheduler tests

@@ -80,7 +80,7 @@ def server_url(database_url: str | None) -> Iterator[str]:
 def _with_db(url: str, dbname: str) -> str:
     params = conninfo_to_dict(make_conninfo(url))
     params["dbname"] = dbname
-    auth = params.get("user", "") + (f":{params['password']}" if params.get("password") else "")
+    auth = str(params.get("user") or "") + (f":{params['password']}" if params.get("password") else "")
     return f"postgresql://{auth}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{dbname}"
 
 
@@ -110,7 +110,7 @@ def load(conn: psycopg.Connection, args: argparse.Namespace) -> None:
             log(f"  loaded up to {back} days ago ({time.monotonic() - started:.0f} s)")
 
 
-def time_endpoints(base: str, token: str, cases: list[tuple[str, str, dict[str, object]]],
+def time_endpoints(base: str, token: str, cases: list[tuple[str, str, dict[str, str | int]]],
                    runs: int) -> list[dict[str, object]]:
     results = []
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"refreshed in {refreshed:.0f} s; rows {counts}")
             month_ago = (datetime.now(UTC) - timedelta(days=args.days)).isoformat()
             typical = args.projects // 2  # the long tail
-            cases: list[tuple[str, str, dict[str, object]]] = [
+            cases: list[tuple[str, str, dict[str, str | int]]] = [
                 ("ctr, one feed, 30 days", "/api/v1/insights/ctr/",
                  {"source": "explore_for_you", "from": month_ago}),
                 ("ctr, all feeds, 30 days", "/api/v1/insights/ctr/", {"from": month_ago}),

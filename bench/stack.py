@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,14 +129,14 @@ def serve(command: list[str], env: dict[str, str], name: str) -> Iterator[Server
                 proc.wait()
 
 
-def service(db: Database, workers: int, **settings: str) -> contextmanager:  # type: ignore[type-arg]
+def service(db: Database, workers: int, **settings: str) -> AbstractContextManager[Server]:
     """`engagement serve --workers N` as its own process; settings as ENGAGEMENT_* overrides."""
     extra = {f"ENGAGEMENT_{k.upper()}": v for k, v in settings.items()}
     return serve([sys.executable, "-m", "service.cli", "serve", "--workers", str(workers)],
                  service_env(db.url, **extra), "service")
 
 
-def framework_ceiling(workers: int) -> contextmanager:  # type: ignore[type-arg]
+def framework_ceiling(workers: int) -> AbstractContextManager[Server]:
     """The no-database baseline app (bench/ceiling_app.py) on the same server and workers."""
     env = service_env("postgresql://unused")
     return serve([sys.executable, "-m", "bench.ceiling_app", "--workers", str(workers)],
