@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from litestar.testing import TestClient
 
+from service.app import create_app
 from service.db import make_pool
 from service.tracking.store import ClickEvent, ViewEvent, ViewStore, flush_clicks
 
@@ -24,12 +26,10 @@ async def _plans(settings, generic_plans: bool) -> tuple[str, int, int, int, str
         async with pool.connection() as conn:
             views = ViewStore(300)
             for batch in range(BATCHES):
-                size = 1
-                clicks = [ClickEvent(1, None, f"s{batch}-{i}", "search", i) for i in range(size)]
-                assert await flush_clicks(conn, clicks) == [True] * size
-                seen = [ViewEvent(1, None, f"s{batch}-{i}", "explore", f"s:{batch}-{i}")
-                        for i in range(size)]
-                assert await views.flush(conn, seen) == ["recorded"] * size
+                click = ClickEvent(1, None, f"s{batch}", "search", 3)
+                assert await flush_clicks(conn, [click]) == [True]
+                view = ViewEvent(1, None, f"s{batch}", "explore", f"s:{batch}")
+                assert await views.flush(conn, [view]) == ["recorded"]
             cur = await conn.execute(
                 "SELECT current_setting('plan_cache_mode'), count(*)::int, sum(generic_plans)::int,"
                 " sum(custom_plans)::int, current_setting('statement_timeout')"
@@ -70,3 +70,21 @@ def test_left_to_choose_the_server_replans_every_batch(settings):  # type: ignor
     assert prepared == 2
     assert generic == 0
     assert custom > 2 * 5  # past the five custom plans every prepared statement gets
+
+
+def test_the_app_gives_its_writers_those_connections(settings):  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as client:
+        writer_pool = client.app.state.runtime.clicks._pool
+
+        async def show() -> tuple[str, str]:
+            async with writer_pool.connection() as conn:
+                cur = await conn.execute("SELECT current_setting('plan_cache_mode'),"
+                                         " current_setting('statement_timeout')")
+                row = await cur.fetchone()
+                assert row is not None
+                return row
+
+        with client.portal() as portal:  # the app's own event loop, where its pools live
+            mode, timeout = portal.call(show)
+    assert mode == "force_generic_plan"
+    assert timeout == f"{int(settings.write_timeout_seconds * 1000)}ms"
