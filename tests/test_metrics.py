@@ -135,6 +135,15 @@ def test_database_down_shows_in_metrics(make_settings):
 
 
 @pytest.mark.slow
+def test_serve_removes_the_metrics_dir_it_created(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """With several workers and no PROMETHEUS_MULTIPROC_DIR, serve makes a temp dir for the
+    workers' metric files; it goes away when serve stops (they used to pile up in /tmp)."""
+    with service_process(settings, workers=2, TMPDIR=str(tmp_path)):
+        assert [p.name.startswith("engagement-metrics-") for p in tmp_path.iterdir()] == [True]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_two_workers_sum_their_counters_and_pass_promtool(settings, tmp_path):
     multiproc = tmp_path / "metrics"
     with service_process(settings, workers=2, PROMETHEUS_MULTIPROC_DIR=str(multiproc)) as base:
