@@ -46,7 +46,7 @@ def make_pool(settings: Settings, *, min_size: int | None = None,
     trip, not four. With `generic_plans` the server plans each prepared statement once:
     left to choose, it kept re-planning the ingest statements for every batch because it
     cannot see the size of their array parameters (about 100 µs of server CPU a batch, a
-    third of a one-row batch's cost; bench/README figures). Their generic plans are the
+    third of a one-row batch's cost; README, Performance). Their generic plans are the
     same join shapes (hash joins, the projects primary key per row) at any batch size.
     """
     options: dict[str, object] = {"autocommit": True} if autocommit else {}
