@@ -1,7 +1,8 @@
 """Framework ceiling: the service's server and body validation, answering without a database.
 
 Same route, same request Struct (TrackClickIn: the same msgspec validation), same response
-Struct and status, served by uvicorn with the service's own options and worker count. The
+Struct and status, served by uvicorn with the service's own options, worker count and
+garbage-collector settings. The
 gap between this and track-click is what identity, bot filtering, metrics and the database
 cost.
 """
@@ -14,6 +15,7 @@ import sys
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
 
+from service.gc_tuning import tune_for_serving
 from service.tracking.controller import TRACK_CLICK_PATH
 from service.tracking.schemas import TrackClickIn, TrackStatus
 
@@ -33,7 +35,9 @@ async def healthz() -> str:
 
 
 def create_app() -> Litestar:
-    return Litestar(route_handlers=[track_click, healthz], openapi_config=None)
+    # The service's garbage-collector settings too (service/gc_tuning.py): same server.
+    return Litestar(route_handlers=[track_click, healthz], openapi_config=None,
+                    on_startup=[tune_for_serving])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from service.browser_client import cors_config, static_files_router
 from service.db import make_pool
 from service.demo_page import demo_router
 from service.errors import handle_exception
+from service.gc_tuning import tune_for_serving
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
 from service.insights.controller import router as insights_router
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             impressions=BatchWriter(writer_pool, flush_impressions, name="impressions", **writer_args),
         )
         app.state.runtime = runtime
+        tune_for_serving()  # last: what startup built is frozen
         try:
             yield
         finally:
