@@ -2,9 +2,8 @@
 
 Same route, same request Struct (TrackClickIn: the same msgspec validation), same response
 Struct and status, served by uvicorn with the service's own options, worker count and
-garbage-collector settings. The
-gap between this and track-click is what identity, bot filtering, metrics and the database
-cost.
+garbage-collector settings. The gap between this and track-click is what identity, bot
+filtering, metrics and the database cost.
 """
 
 from __future__ import annotations
