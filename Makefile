@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/mypy service scheduler bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix service scheduler tests
+	$(BIN)/ruff check --fix service scheduler tests bench
 
 migrate: $(STAMP)
 	$(BIN)/engagement migrate
