@@ -13,7 +13,7 @@ import collections
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from litestar.middleware.base import DefineMiddleware
@@ -69,6 +69,17 @@ class UpdateBuffer:
         self._dirty: set[Any] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._collectors: list[Callable[[], None]] = []
+
+    def collector(self, collect: Callable[[], None]) -> Callable[[], None]:
+        """Register `collect`, run at every flush before the sums are written out.
+
+        For updates the request path keeps rawer still (a tuple appended to a list, then
+        `schedule()`): the collector turns them into `_inc`/`_observe`/`_set` calls, once
+        per flush instead of once per request.
+        """
+        self._collectors.append(collect)
+        return collect
 
     def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
         child = self._children.get((metric, labels))
@@ -123,6 +134,11 @@ class UpdateBuffer:
         self._dirty.add(child)
         self._schedule()
 
+    def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+        child = self._child(gauge, labels)
+        self._levels[child] = value
+        self._dirty.add(child)
+
     def _schedule(self) -> None:
         timer_loop = self._timer_loop
         if self._timer is not None and timer_loop is not None and not timer_loop.is_closed():
@@ -140,12 +156,17 @@ class UpdateBuffer:
         self._timer_loop = loop
         self._timer = loop.call_later(FLUSH_SECONDS, self.flush)
 
+    # For collectors' owners: they have something new, so a flush must be due.
+    schedule = _schedule
+
     def flush(self) -> None:
         """Write every pending update to the metrics (the files, in multiprocess mode)."""
         if self._timer is not None:
             if self._timer_loop is not None and not self._timer_loop.is_closed():
                 self._timer.cancel()
             self._timer = None
+        for collect in self._collectors:
+            collect()
         counts, self._counts = self._counts, {}
         observed, self._observed = self._observed, {}
         dirty, self._dirty = self._dirty, set()
@@ -168,10 +189,23 @@ def count_event(kind: str, source: str, outcome: str, amount: int = 1) -> None:
     BUFFER.inc(EVENTS, (kind, source, outcome), amount)
 
 
+# track-click's outcomes, kept as they come until the next flush (_collect_clicks).
+_CLICKS: list[tuple[str, int | None, bool]] = []
+
+
 def count_click(source: str, position: int | None, stored: bool) -> None:
-    BUFFER.inc(EVENTS, ("click", source, "recorded" if stored else "skipped"))
-    if stored and position is not None:
-        BUFFER.observe(CLICK_POSITION, (source,), position)
+    _CLICKS.append((source, position, stored))
+    BUFFER.schedule()
+
+
+@BUFFER.collector
+def _collect_clicks() -> None:
+    clicks = _CLICKS.copy()
+    _CLICKS.clear()
+    for source, position, stored in clicks:
+        BUFFER._inc(EVENTS, ("click", source, "recorded" if stored else "skipped"), 1)
+        if stored and position is not None:
+            BUFFER._observe(CLICK_POSITION, (source,), position, 1)
 
 
 def count_batch(kind: str, items: Iterable[tuple[str, bool]]) -> None:
@@ -208,11 +242,19 @@ HTTP_IN_PROGRESS = Gauge(
 )
 
 
+# Each request's answer (method, route template, status, seconds) and each route's requests
+# in flight, kept as they come; _collect_http turns them into the metrics at every flush.
+_HTTP_ANSWERED: list[tuple[str, str, int, float]] = []
+_HTTP_IN_FLIGHT: dict[tuple[str, str], int] = {}
+_HTTP_IN_FLIGHT_WRITTEN: dict[tuple[str, str], int] = {}
+
+
 class HttpMetricsMiddleware:
     """Request count and latency by route template; 4xx answers to tracking calls as rejected.
 
     Not litestar's PrometheusMiddleware: that one records an exception raised by an inner
-    middleware (the rate limiter's 429) as a 200.
+    middleware (the rate limiter's 429) as a 200. Runs on every request, so it only
+    appends what happened; the counts are worked out once per flush (_collect_http).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -231,8 +273,9 @@ class HttpMetricsMiddleware:
                 status, answered = message["status"], True
             await send(message)
 
-        labels = (method, path)
-        BUFFER.add(HTTP_IN_PROGRESS, labels, 1)
+        route = (method, path)
+        _HTTP_IN_FLIGHT[route] = _HTTP_IN_FLIGHT.get(route, 0) + 1
+        BUFFER.schedule()
         started = time.perf_counter()
         try:
             await self.app(scope, receive, capture)
@@ -241,18 +284,28 @@ class HttpMetricsMiddleware:
                 status = getattr(exc, "status_code", 500)
             raise
         finally:
-            BUFFER.add(HTTP_IN_PROGRESS, labels, -1)
-            answered_as = (method, path, str(status))
-            BUFFER.inc(HTTP_REQUESTS, answered_as)
-            BUFFER.observe(HTTP_DURATION, answered_as, time.perf_counter() - started)
-            _count_rejected(path, status)
+            _HTTP_IN_FLIGHT[route] -= 1
+            _HTTP_ANSWERED.append((method, path, status, time.perf_counter() - started))
+            BUFFER.schedule()
 
 
-def _count_rejected(path: str, status: int) -> None:
-    kind = TRACKING_ROUTES.get(path)
-    # 404s are counted as "skipped" by the handlers themselves (unknown project).
-    if kind and 400 <= status < 500 and status != 404:
-        count_event(kind, RATE_LIMITED_SOURCE if status == 429 else REJECTED_SOURCE, "rejected")
+@BUFFER.collector
+def _collect_http() -> None:
+    answered = _HTTP_ANSWERED.copy()
+    _HTTP_ANSWERED.clear()
+    for method, path, status, seconds in answered:
+        labels = (method, path, str(status))
+        BUFFER._inc(HTTP_REQUESTS, labels, 1)
+        BUFFER._observe(HTTP_DURATION, labels, seconds, 1)
+        kind = TRACKING_ROUTES.get(path)
+        # 404s are counted as "skipped" by the handlers themselves (unknown project).
+        if kind and 400 <= status < 500 and status != 404:
+            source = RATE_LIMITED_SOURCE if status == 429 else REJECTED_SOURCE
+            BUFFER._inc(EVENTS, (kind, source, "rejected"), 1)
+    for route, in_flight in _HTTP_IN_FLIGHT.items():
+        if _HTTP_IN_FLIGHT_WRITTEN.get(route) != in_flight:
+            BUFFER._set(HTTP_IN_PROGRESS, route, in_flight)
+            _HTTP_IN_FLIGHT_WRITTEN[route] = in_flight
 
 
 HTTP_METRICS_MIDDLEWARE = DefineMiddleware(HttpMetricsMiddleware)

@@ -286,3 +286,46 @@ def test_buffered_updates_expose_exactly_what_direct_updates_do():
     got = {k: v for k, v in samples(generate_latest(buffered).decode()).items()
            if not k[0].endswith("_created")}
     assert got == expected
+
+
+def test_requests_in_progress_counts_requests_until_they_answer():
+    """The in-flight gauge goes up while a request runs and back down when it answers or fails."""
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    from service.metrics import BUFFER, HttpMetricsMiddleware
+
+    def in_progress() -> float | None:
+        BUFFER.flush()
+        return REGISTRY.get_sample_value("engagement_http_requests_in_progress",
+                                         {"method": "POST", "path": "/test/in-flight"})
+
+    async def scenario() -> list[float | None]:
+        release = asyncio.Event()
+
+        async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+            await release.wait()
+            if scope["path"] == "/fail":
+                raise RuntimeError("boom")
+            await send({"type": "http.response.start", "status": 201, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            pass
+
+        middleware = HttpMetricsMiddleware(inner)
+        scope = {"type": "http", "method": "POST", "path_template": "/test/in-flight"}
+        seen = [in_progress()]
+        calls = [asyncio.create_task(middleware({**scope, "path": p}, None, send))
+                 for p in ("/ok", "/ok", "/fail")]
+        await asyncio.sleep(0)
+        seen.append(in_progress())
+        release.set()
+        await asyncio.gather(*calls, return_exceptions=True)
+        seen.append(in_progress())
+        return seen
+
+    before, during, after = asyncio.run(scenario())
+    assert during == (before or 0) + 3
+    assert after == (before or 0)
