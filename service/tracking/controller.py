@@ -50,18 +50,49 @@ class OptionalBodyOperation(Operation):
             self.request_body.required = False
 
 
-def _viewer(request: Request, runtime: Runtime) -> Viewer:
-    return runtime.identity.resolve(
-        request.headers.get("authorization"), request.cookies, request.headers.get(SESSION_HEADER)
-    )
+_USER_AGENT = b"user-agent"
+_AUTHORIZATION = b"authorization"
+_SESSION_KEY = SESSION_HEADER.encode()
+_IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.encode()
+_COOKIE = b"cookie"
 
 
-def _is_bot(request: Request, runtime: Runtime) -> bool:
-    return is_bot(request.headers.get("user-agent"), runtime.settings.bot_filter)
+def _caller(request: Request) -> tuple[str | None, str | None, str | None, str | None, bool]:
+    """User-Agent, Authorization, X-Session-Key, Idempotency-Key and whether cookies came.
+
+    One pass over the raw header list (ASGI names are lower-case), keeping the first of
+    each as `request.headers.get` would: a tracking call reads five headers, and each
+    `request.headers` lookup goes through the connection state and a case-insensitive
+    multidict.
+    """
+    user_agent = authorization = session_key = idempotency_key = None
+    cookies = False
+    for name, value in request.scope["headers"]:
+        if name == _USER_AGENT:
+            if user_agent is None:
+                user_agent = value.decode("latin-1")
+        elif name == _SESSION_KEY:
+            if session_key is None:
+                session_key = value.decode("latin-1")
+        elif name == _AUTHORIZATION:
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == _IDEMPOTENCY_KEY:
+            if idempotency_key is None:
+                idempotency_key = value.decode("latin-1")
+        elif name == _COOKIE:
+            cookies = True
+    return user_agent, authorization, session_key, idempotency_key, cookies
 
 
-async def _idempotency_key(request: Request, scope: str, viewer: Viewer) -> IdempotencyKey | None:
-    raw = request.headers.get(IDEMPOTENCY_HEADER)
+def _viewer(request: Request, runtime: Runtime, authorization: str | None,
+            session_key: str | None, cookies: bool) -> Viewer:
+    return runtime.identity.resolve(authorization, request.cookies if cookies else {},
+                                    session_key)
+
+
+async def _idempotency_key(request: Request, raw: str | None, scope: str,
+                           viewer: Viewer) -> IdempotencyKey | None:
     if raw is None:  # the common case costs nothing more
         return None
     # The same key may only repeat the same ask: same path, same body, same viewer as sent
@@ -73,6 +104,8 @@ async def _idempotency_key(request: Request, scope: str, viewer: Viewer) -> Idem
 
 def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
              replayed: bool = False) -> Response:
+    if not viewer.issued_session and not replayed:  # the common case: nothing to add
+        return Response(content=body, status_code=status)
     cookies = []
     if viewer.issued_session:
         s = runtime.settings
@@ -101,11 +134,12 @@ async def track_view(request: Request, project_id: PathId,
     runtime = runtime_of(request)
     pid = parse_path_id(project_id, "project_id")
     source = (data or TrackViewIn()).source
-    if _is_bot(request, runtime):
+    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
+    if is_bot(user_agent, runtime.settings.bot_filter):
         metrics.count_event("view", source, "ignored")
         return Response(TrackStatus(status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime)
-    key = await _idempotency_key(request, "trackView", viewer)
+    viewer = _viewer(request, runtime, authorization, session_key, cookies)
+    key = await _idempotency_key(request, idempotency_key, "trackView", viewer)
     event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
     written = await runtime.views.write((event,), key)
     (outcome,) = written.results
@@ -125,11 +159,12 @@ async def track_view(request: Request, project_id: PathId,
 async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Response[TrackStatus]:
     """Record a click on a project card in a feed."""
     runtime = runtime_of(request)
-    if _is_bot(request, runtime):
+    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
+    if is_bot(user_agent, runtime.settings.bot_filter):
         metrics.count_event("click", data.source, "ignored")
         return Response(TrackStatus(status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime)
-    key = await _idempotency_key(request, "trackClick", viewer)
+    viewer = _viewer(request, runtime, authorization, session_key, cookies)
+    key = await _idempotency_key(request, idempotency_key, "trackClick", viewer)
     event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
                        data.position, data.variant)
     written = await runtime.clicks.write((event,), key)
@@ -149,12 +184,13 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
 async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Response[TrackClicksOut]:
     """Record up to 50 clicks at once; clicks on unknown or invisible projects are skipped."""
     runtime = runtime_of(request)
-    if _is_bot(request, runtime):
+    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
+    if is_bot(user_agent, runtime.settings.bot_filter):
         for click in data.clicks:
             metrics.count_event("click", click.source, "ignored")
         return Response(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime)
-    key = await _idempotency_key(request, "trackClicks", viewer)
+    viewer = _viewer(request, runtime, authorization, session_key, cookies)
+    key = await _idempotency_key(request, idempotency_key, "trackClicks", viewer)
     events = [
         ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position,
                    c.variant)
@@ -180,12 +216,14 @@ async def track_impressions(request: Request,
                             data: JSONBody[TrackImpressionsIn]) -> Response[TrackImpressionsOut]:
     """Record up to 50 project cards seen in a feed; unknown or invisible projects are skipped."""
     runtime = runtime_of(request)
-    if _is_bot(request, runtime):
+    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
+    if is_bot(user_agent, runtime.settings.bot_filter):
         for item in data.impressions:
             metrics.count_event("impression", item.source, "ignored")
         return Response(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime)  # a private project's owner sees it in their own feeds
-    key = await _idempotency_key(request, "trackImpressions", viewer)
+    # The viewer: a private project's owner sees it in their own feeds.
+    viewer = _viewer(request, runtime, authorization, session_key, cookies)
+    key = await _idempotency_key(request, idempotency_key, "trackImpressions", viewer)
     events = [ImpressionEvent(i.project_id, viewer.user_id, i.source, i.position, i.variant)
               for i in data.impressions]
     written = await runtime.impressions.write(events, key)
