@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await writer_pool.close()
             await pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *tracking.handlers,
             internal_router,
@@ -90,8 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
-        middleware=[metrics.HTTP_METRICS_MIDDLEWARE, *rate_limit_middleware(settings)],
-        before_send=[add_security_headers] if settings.security_headers else [],
+        middleware=rate_limit_middleware(settings),
         request_class=StrictRequest,
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},
@@ -108,6 +107,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }),
         ),
     )
+    # Outermost, around litestar's own handler (CORS, exception handling, routing): request
+    # metrics and security headers for every answer, in one layer (see the class).
+    app.asgi_handler = metrics.HttpMetricsMiddleware(
+        app.asgi_handler, on_start=add_security_headers if settings.security_headers else None)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -16,8 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from litestar.middleware.base import DefineMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 EVENTS = Counter(
@@ -242,50 +241,58 @@ HTTP_IN_PROGRESS = Gauge(
 )
 
 
-# Each request's answer (method, route template, status, seconds) and each route's requests
-# in flight, kept as they come; _collect_http turns them into the metrics at every flush.
+# Each request's answer (method, route template, status, seconds) and the scopes of the
+# requests in flight, kept as they come; _collect_http turns them into the metrics at
+# every flush.
 _HTTP_ANSWERED: list[tuple[str, str, int, float]] = []
-_HTTP_IN_FLIGHT: dict[tuple[str, str], int] = {}
+_HTTP_IN_FLIGHT: dict[int, tuple[str, Scope]] = {}
 _HTTP_IN_FLIGHT_WRITTEN: dict[tuple[str, str], int] = {}
 
 
 class HttpMetricsMiddleware:
     """Request count and latency by route template; 4xx answers to tracking calls as rejected.
 
-    Not litestar's PrometheusMiddleware: that one records an exception raised by an inner
-    middleware (the rate limiter's 429) as a 200. Runs on every request, so it only
-    appends what happened; the counts are worked out once per flush (_collect_http).
+    The app's outermost layer: create_app wraps litestar's own handler (`asgi_handler`:
+    CORS, exception handling, routing) in it, so it sees every answer, routed or not (404,
+    405, preflights; unrouted ones as path "other"), after exceptions became responses:
+    an inner middleware's 429 is a 429. `on_start` may edit each response's start message
+    (the security headers): one send wrapper for both. A litestar middleware would cost a
+    second exception handler around every route and a before_send hook a second wrapper.
+    Runs on every request, so it only appends what happened; the counts are worked out
+    once per flush (_collect_http).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp,
+                 on_start: Callable[[HTTPResponseStartEvent], None] | None = None) -> None:
         self.app = app
+        self.on_start = on_start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, path = str(scope.get("method")), scope.get("path_template", "other")
-        status, answered = 500, False
+        method, status = str(scope.get("method")), 500  # unless an answer starts
+        on_start = self.on_start
 
         async def capture(message: Message) -> None:
-            nonlocal status, answered
+            nonlocal status
             if message["type"] == "http.response.start":
-                status, answered = message["status"], True
+                status = message["status"]
+                if on_start is not None:
+                    on_start(message)
             await send(message)
 
-        route = (method, path)
-        _HTTP_IN_FLIGHT[route] = _HTTP_IN_FLIGHT.get(route, 0) + 1
+        key = id(scope)
+        _HTTP_IN_FLIGHT[key] = (method, scope)
         BUFFER.schedule()
         started = time.perf_counter()
         try:
             await self.app(scope, receive, capture)
-        except Exception as exc:
-            if not answered:  # the app's exception handler will answer with this status
-                status = getattr(exc, "status_code", 500)
-            raise
         finally:
-            _HTTP_IN_FLIGHT[route] -= 1
-            _HTTP_ANSWERED.append((method, path, status, time.perf_counter() - started))
+            del _HTTP_IN_FLIGHT[key]
+            # The router has set the route template by now (if any route matched).
+            _HTTP_ANSWERED.append((method, scope.get("path_template", "other"), status,
+                                   time.perf_counter() - started))
             BUFFER.schedule()
 
 
@@ -302,13 +309,13 @@ def _collect_http() -> None:
         if kind and 400 <= status < 500 and status != 404:
             source = RATE_LIMITED_SOURCE if status == 429 else REJECTED_SOURCE
             BUFFER._inc(EVENTS, (kind, source, "rejected"), 1)
-    for route, in_flight in _HTTP_IN_FLIGHT.items():
-        if _HTTP_IN_FLIGHT_WRITTEN.get(route) != in_flight:
-            BUFFER._set(HTTP_IN_PROGRESS, route, in_flight)
-            _HTTP_IN_FLIGHT_WRITTEN[route] = in_flight
-
-
-HTTP_METRICS_MIDDLEWARE = DefineMiddleware(HttpMetricsMiddleware)
+    in_flight = collections.Counter((method, scope.get("path_template", "other"))
+                                    for method, scope in _HTTP_IN_FLIGHT.values())
+    for route in in_flight.keys() | _HTTP_IN_FLIGHT_WRITTEN.keys():
+        count = in_flight.get(route, 0)
+        if _HTTP_IN_FLIGHT_WRITTEN.get(route) != count:
+            BUFFER._set(HTTP_IN_PROGRESS, route, count)
+            _HTTP_IN_FLIGHT_WRITTEN[route] = count
 
 
 def mark_worker_stopped(*_: Any) -> None:

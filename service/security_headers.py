@@ -1,8 +1,8 @@
-"""Security headers on every response, as a `before_send` hook (it sees 404s and 405s too)."""
+"""Security headers on every response (the app's outermost layer calls this for each one)."""
 
 from __future__ import annotations
 
-from litestar.types import Message, Scope
+from litestar.types import HTTPResponseStartEvent
 
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
@@ -22,14 +22,12 @@ _JSON_ONLY_RAW = [(name.lower().encode(), value.encode()) for name, value in JSO
 _DATA_TYPES = (b"application/json", b"application/problem")
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    """Set the headers a response does not already carry.
+def add_security_headers(message: HTTPResponseStartEvent) -> None:
+    """Set the headers a response's start message does not already carry.
 
     On the raw header list, in one pass: this runs on every tracking call, and litestar's
     MutableScopeHeaders searched the whole list once per header checked.
     """
-    if message["type"] != "http.response.start":
-        return
     headers = message.get("headers")
     if not isinstance(headers, list):
         headers = message["headers"] = list(headers or ())

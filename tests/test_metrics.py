@@ -68,6 +68,20 @@ def test_requests_are_labelled_by_route_template_not_path(api, client):
     assert not any("4242" in v for lab in http_labels for _, v in lab)
 
 
+def test_unrouted_requests_are_counted_under_one_label(client):
+    """A 404 for a path no route matches is counted (scanners show), as path "other"."""
+    def count() -> float:
+        return value(client.get("/metrics").text, "engagement_http_requests_total",
+                     path="other", status_code="404", method="GET")
+
+    before = count()
+    assert client.get("/no/such/page/12345").status_code == 404
+    assert client.get("/no/such/page/67890").status_code == 404
+    assert count() == before + 2
+    text = client.get("/metrics").text
+    assert not any("12345" in v for (name, lab) in samples(text) for _, v in lab)
+
+
 @pytest.mark.parametrize(("path", "body", "kind"), [
     ("/api/v1/projects/track-click/", {"project_id": 1, "source": "feed"}, "click"),
     ("/api/v1/projects/track-clicks/", {"clicks": []}, "click"),
