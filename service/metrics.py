@@ -311,7 +311,9 @@ def _collect_http() -> None:
             BUFFER._inc(EVENTS, (kind, source, "rejected"), 1)
     in_flight = collections.Counter((method, scope.get("path_template", "other"))
                                     for method, scope in _HTTP_IN_FLIGHT.values())
-    for route in in_flight.keys() | _HTTP_IN_FLIGHT_WRITTEN.keys():
+    # Every route seen gets a sample, 0 when nothing is in flight.
+    seen = {(method, path) for method, path, _, _ in answered}
+    for route in in_flight.keys() | _HTTP_IN_FLIGHT_WRITTEN.keys() | seen:
         count = in_flight.get(route, 0)
         if _HTTP_IN_FLIGHT_WRITTEN.get(route) != count:
             BUFFER._set(HTTP_IN_PROGRESS, route, count)

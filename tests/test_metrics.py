@@ -341,5 +341,14 @@ def test_requests_in_progress_counts_requests_until_they_answer():
         return seen
 
     before, during, after = asyncio.run(scenario())
-    assert during == (before or 0) + 3
-    assert after == (before or 0)
+    assert before is None  # no request on this route yet
+    assert during == 3
+    assert after == 0  # a sample, not a missing series
+
+
+def test_a_route_answered_between_flushes_shows_zero_in_flight(client):
+    assert client.get("/healthz").status_code == 200
+    text = client.get("/metrics").text
+    assert value(text, "engagement_http_requests_in_progress", path="/healthz") == 0
+    assert any(name == "engagement_http_requests_in_progress" and ("path", "/healthz") in lab
+               for name, lab in samples(text))
