@@ -127,12 +127,6 @@ class UpdateBuffer:
         # The first bucket whose upper bound is >= value, as Histogram.observe picks it.
         entry[1 + bisect_left(self._bounds[child], value)] += times
 
-    def add(self, gauge: Gauge, labels: tuple[str, ...], delta: float) -> None:
-        child = self._child(gauge, labels)
-        self._levels[child] = self._levels.get(child, 0) + delta
-        self._dirty.add(child)
-        self._schedule()
-
     def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
         child = self._child(gauge, labels)
         self._levels[child] = value

@@ -279,6 +279,7 @@ def test_buffered_updates_expose_exactly_what_direct_updates_do():
     # Values on and around every bucket bound, negative and large ones included.
     values = [rng.choice([-1, 0, 0.5, 1, 1.0000001, 2.5, 3, 10, 11, 1e9]) for _ in range(500)]
     buffer = UpdateBuffer()
+    level = {"x": 0, "y": 0}
 
     async def record() -> None:
         for i, v in enumerate(values):
@@ -290,7 +291,8 @@ def test_buffered_updates_expose_exactly_what_direct_updates_do():
                 dh.labels(label).observe(v)
             buffer.observe(bh, (label,), v, times)
             dg.labels(label).inc(1 if i % 3 else -1)
-            buffer.add(bg, (label,), 1 if i % 3 else -1)
+            level[label] += 1 if i % 3 else -1
+            buffer._set(bg, (label,), level[label])  # as a collector sets a live level
         assert samples(generate_latest(buffered).decode()) != samples(generate_latest(direct).decode())
         await asyncio.sleep(FLUSH_SECONDS * 3)  # the timer writes them out
 

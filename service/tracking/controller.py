@@ -50,11 +50,9 @@ class OptionalBodyOperation(Operation):
             self.request_body.required = False
 
 
-_USER_AGENT = b"user-agent"
-_AUTHORIZATION = b"authorization"
-_SESSION_KEY = SESSION_HEADER.encode()
-_IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.encode()
-_COOKIE = b"cookie"
+# The request headers a tracking call reads, by their place in _caller's answer.
+_READ_HEADERS = {b"user-agent": 0, b"authorization": 1, SESSION_HEADER.encode(): 2,
+                 IDEMPOTENCY_HEADER.encode(): 3}
 
 
 def _caller(request: Request) -> tuple[str | None, str | None, str | None, str | None, bool]:
@@ -65,23 +63,16 @@ def _caller(request: Request) -> tuple[str | None, str | None, str | None, str |
     `request.headers` lookup goes through the connection state and a case-insensitive
     multidict.
     """
-    user_agent = authorization = session_key = idempotency_key = None
+    found: list[str | None] = [None, None, None, None]
     cookies = False
     for name, value in request.scope["headers"]:
-        if name == _USER_AGENT:
-            if user_agent is None:
-                user_agent = value.decode("latin-1")
-        elif name == _SESSION_KEY:
-            if session_key is None:
-                session_key = value.decode("latin-1")
-        elif name == _AUTHORIZATION:
-            if authorization is None:
-                authorization = value.decode("latin-1")
-        elif name == _IDEMPOTENCY_KEY:
-            if idempotency_key is None:
-                idempotency_key = value.decode("latin-1")
-        elif name == _COOKIE:
+        place = _READ_HEADERS.get(name)
+        if place is not None:
+            if found[place] is None:
+                found[place] = value.decode("latin-1")
+        elif name == b"cookie":
             cookies = True
+    user_agent, authorization, session_key, idempotency_key = found
     return user_agent, authorization, session_key, idempotency_key, cookies
 
 
