@@ -50,47 +50,56 @@ class OptionalBodyOperation(Operation):
             self.request_body.required = False
 
 
-# The request headers a tracking call reads, by their place in _caller's answer.
+# The request headers a tracking call reads, by their place in a _Caller.
 _READ_HEADERS = {b"user-agent": 0, b"authorization": 1, SESSION_HEADER.encode(): 2,
                  IDEMPOTENCY_HEADER.encode(): 3}
 
 
-def _caller(request: Request) -> tuple[str | None, str | None, str | None, str | None, bool]:
-    """User-Agent, Authorization, X-Session-Key, Idempotency-Key and whether cookies came.
+@dataclass(slots=True)
+class _Caller:
+    """What a tracking call reads from its request headers, and what it decides from them."""
 
-    One pass over the raw header list (ASGI names are lower-case), keeping the first of
-    each as `request.headers.get` would: a tracking call reads five headers, and each
-    `request.headers` lookup goes through the connection state and a case-insensitive
-    multidict.
-    """
-    found: list[str | None] = [None, None, None, None]
-    cookies = False
-    for name, value in request.scope["headers"]:
-        place = _READ_HEADERS.get(name)
-        if place is not None:
-            if found[place] is None:
-                found[place] = value.decode("latin-1")
-        elif name == b"cookie":
-            cookies = True
-    user_agent, authorization, session_key, idempotency_key = found
-    return user_agent, authorization, session_key, idempotency_key, cookies
+    user_agent: str | None
+    authorization: str | None
+    session_key: str | None
+    idempotency_key: str | None
+    cookies: bool
 
+    @classmethod
+    def of(cls, request: Request) -> _Caller:
+        """One pass over the raw header list (ASGI names are lower-case), keeping the first
+        of each as `request.headers.get` would: each `request.headers` lookup goes through
+        the connection state and a case-insensitive multidict, and a call reads five."""
+        found: list[str | None] = [None, None, None, None]
+        cookies = False
+        for name, value in request.scope["headers"]:
+            place = _READ_HEADERS.get(name)
+            if place is not None:
+                if found[place] is None:
+                    found[place] = value.decode("latin-1")
+            elif name == b"cookie":
+                cookies = True
+        user_agent, authorization, session_key, idempotency_key = found
+        return cls(user_agent, authorization, session_key, idempotency_key, cookies)
 
-def _viewer(request: Request, runtime: Runtime, authorization: str | None,
-            session_key: str | None, cookies: bool) -> Viewer:
-    return runtime.identity.resolve(authorization, request.cookies if cookies else {},
-                                    session_key)
+    def is_bot(self, runtime: Runtime) -> bool:
+        return is_bot(self.user_agent, runtime.settings.bot_filter)
 
+    def viewer(self, request: Request, runtime: Runtime) -> Viewer:
+        return runtime.identity.resolve(self.authorization,
+                                        request.cookies if self.cookies else {},
+                                        self.session_key)
 
-async def _idempotency_key(request: Request, raw: str | None, scope: str,
-                           viewer: Viewer) -> IdempotencyKey | None:
-    if raw is None:  # the common case costs nothing more
-        return None
-    # The same key may only repeat the same ask: same path, same body, same viewer as sent
-    # by the client (a session key we issued ourselves differs on every try, so not that).
-    who = (f"u:{viewer.user_id}" if viewer.user_id is not None
-           else "" if viewer.issued_session else f"s:{viewer.session_hash}")
-    return parse_key(raw, scope, request.url.path, await request.body(), who)
+    async def idempotency(self, request: Request, scope: str,
+                          viewer: Viewer) -> IdempotencyKey | None:
+        raw = self.idempotency_key
+        if raw is None:  # the common case costs nothing more
+            return None
+        # The same key may only repeat the same ask: same path, same body, same viewer as
+        # sent by the client (a session key we issued ourselves differs on every try).
+        who = (f"u:{viewer.user_id}" if viewer.user_id is not None
+               else "" if viewer.issued_session else f"s:{viewer.session_hash}")
+        return parse_key(raw, scope, request.url.path, await request.body(), who)
 
 
 def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
@@ -125,12 +134,12 @@ async def track_view(request: Request, project_id: PathId,
     runtime = runtime_of(request)
     pid = parse_path_id(project_id, "project_id")
     source = (data or TrackViewIn()).source
-    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
-    if is_bot(user_agent, runtime.settings.bot_filter):
+    caller = _Caller.of(request)
+    if caller.is_bot(runtime):
         metrics.count_event("view", source, "ignored")
         return Response(TrackStatus(status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime, authorization, session_key, cookies)
-    key = await _idempotency_key(request, idempotency_key, "trackView", viewer)
+    viewer = caller.viewer(request, runtime)
+    key = await caller.idempotency(request, "trackView", viewer)
     event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
     written = await runtime.views.write((event,), key)
     (outcome,) = written.results
@@ -150,12 +159,12 @@ async def track_view(request: Request, project_id: PathId,
 async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Response[TrackStatus]:
     """Record a click on a project card in a feed."""
     runtime = runtime_of(request)
-    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
-    if is_bot(user_agent, runtime.settings.bot_filter):
+    caller = _Caller.of(request)
+    if caller.is_bot(runtime):
         metrics.count_event("click", data.source, "ignored")
         return Response(TrackStatus(status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime, authorization, session_key, cookies)
-    key = await _idempotency_key(request, idempotency_key, "trackClick", viewer)
+    viewer = caller.viewer(request, runtime)
+    key = await caller.idempotency(request, "trackClick", viewer)
     event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
                        data.position, data.variant)
     written = await runtime.clicks.write((event,), key)
@@ -175,13 +184,13 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
 async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Response[TrackClicksOut]:
     """Record up to 50 clicks at once; clicks on unknown or invisible projects are skipped."""
     runtime = runtime_of(request)
-    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
-    if is_bot(user_agent, runtime.settings.bot_filter):
+    caller = _Caller.of(request)
+    if caller.is_bot(runtime):
         for click in data.clicks:
             metrics.count_event("click", click.source, "ignored")
         return Response(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
-    viewer = _viewer(request, runtime, authorization, session_key, cookies)
-    key = await _idempotency_key(request, idempotency_key, "trackClicks", viewer)
+    viewer = caller.viewer(request, runtime)
+    key = await caller.idempotency(request, "trackClicks", viewer)
     events = [
         ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position,
                    c.variant)
@@ -207,14 +216,14 @@ async def track_impressions(request: Request,
                             data: JSONBody[TrackImpressionsIn]) -> Response[TrackImpressionsOut]:
     """Record up to 50 project cards seen in a feed; unknown or invisible projects are skipped."""
     runtime = runtime_of(request)
-    user_agent, authorization, session_key, idempotency_key, cookies = _caller(request)
-    if is_bot(user_agent, runtime.settings.bot_filter):
+    caller = _Caller.of(request)
+    if caller.is_bot(runtime):
         for item in data.impressions:
             metrics.count_event("impression", item.source, "ignored")
         return Response(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
     # The viewer: a private project's owner sees it in their own feeds.
-    viewer = _viewer(request, runtime, authorization, session_key, cookies)
-    key = await _idempotency_key(request, idempotency_key, "trackImpressions", viewer)
+    viewer = caller.viewer(request, runtime)
+    key = await caller.idempotency(request, "trackImpressions", viewer)
     events = [ImpressionEvent(i.project_id, viewer.user_id, i.source, i.position, i.variant)
               for i in data.impressions]
     written = await runtime.impressions.write(events, key)
