@@ -17,6 +17,33 @@ def test_click_is_recorded_with_source_and_position(api, db):
     assert stored_clicks(db) == [(1, None, "explore_trending", 5)]
 
 
+def test_answers_are_json_of_the_right_length_with_or_without_a_cookie(api, db):
+    """The common answer is sent without litestar's Response machinery (tracking/answers.py);
+    one that sets a cookie still goes through it. Both must read the same to a client."""
+    api.put_project(1)
+    plain = api.click(1)  # X-Session-Key: no cookie to set
+    issued = api.client.post("/api/v1/projects/track-click/",
+                             json={"project_id": 1, "source": "explore_trending"})
+    bot = api.client.post("/api/v1/projects/track-click/",
+                          json={"project_id": 1, "source": "explore_trending"},
+                          headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
+    batch = api.client.post("/api/v1/projects/track-clicks/", headers={"X-Session-Key": "s1"},
+                            json={"clicks": [{"project_id": 1, "source": "search"},
+                                             {"project_id": 99, "source": "search"}]})
+    assert "set-cookie" not in plain.headers
+    assert "set-cookie" in issued.headers
+    for r, status, body in ((plain, 201, {"status": "recorded"}),
+                            (issued, 201, {"status": "recorded"}),
+                            (bot, 200, {"status": "ignored"}),
+                            (batch, 201, {"count": 1, "skipped": 1})):
+        assert r.status_code == status
+        assert r.headers["content-type"] == "application/json"
+        assert int(r.headers["content-length"]) == len(r.content)
+        assert r.json() == body
+        assert r.headers["x-content-type-options"] == "nosniff"
+    assert len(stored_clicks(db)) == 3
+
+
 def test_clicks_are_never_deduplicated(api, db):
     api.put_project(1)
     for _ in range(3):

@@ -18,6 +18,7 @@ from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
 from service.ids import PathId, parse_path_id
 from service.runtime import Runtime, runtime_of
+from service.tracking.answers import TrackAnswer
 from service.tracking.schemas import (
     IGNORED,
     TrackClickIn,
@@ -105,7 +106,7 @@ class _Caller:
 def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
              replayed: bool = False) -> Response:
     if not viewer.issued_session and not replayed:  # the common case: nothing to add
-        return Response(content=body, status_code=status)
+        return TrackAnswer(content=body, status_code=status)
     cookies = []
     if viewer.issued_session:
         s = runtime.settings
@@ -113,7 +114,7 @@ def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
             key=ISSUED_COOKIE, value=viewer.issued_session, max_age=ONE_YEAR, path="/",
             httponly=True, secure=s.cookie_secure, samesite=s.cookie_samesite,  # type: ignore[arg-type]
         ))
-    return Response(content=body, status_code=status, cookies=cookies,
+    return TrackAnswer(content=body, status_code=status, cookies=cookies,
                     headers=_replayed(replayed))
 
 
@@ -137,7 +138,7 @@ async def track_view(request: Request, project_id: PathId,
     caller = _Caller.of(request)
     if caller.is_bot(runtime):
         metrics.count_event("view", source, "ignored")
-        return Response(TrackStatus(status=IGNORED), status_code=200)
+        return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackView", viewer)
     event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
@@ -162,7 +163,7 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
     caller = _Caller.of(request)
     if caller.is_bot(runtime):
         metrics.count_event("click", data.source, "ignored")
-        return Response(TrackStatus(status=IGNORED), status_code=200)
+        return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackClick", viewer)
     event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
@@ -188,7 +189,7 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
     if caller.is_bot(runtime):
         for click in data.clicks:
             metrics.count_event("click", click.source, "ignored")
-        return Response(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
+        return TrackAnswer(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackClicks", viewer)
     events = [
@@ -220,7 +221,7 @@ async def track_impressions(request: Request,
     if caller.is_bot(runtime):
         for item in data.impressions:
             metrics.count_event("impression", item.source, "ignored")
-        return Response(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
+        return TrackAnswer(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
     # The viewer: a private project's owner sees it in their own feeds.
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackImpressions", viewer)
