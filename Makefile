@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test install lint fmt migrate job clean system-packages fuzz faults bench soak \
-	bench-insights
+	bench-insights bench-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(STAMP)
 ## 15 minutes). BENCH_ARGS="--database-url postgresql://... --profile timescale" for TimescaleDB
 bench-insights: $(STAMP)
 	$(BIN)/python -m bench.insights $(BENCH_ARGS)
+
+## bench-serve: the bench's service, framework ceiling and database left running for another
+## load generator (prints wrk and pgbench commands; Ctrl-C stops and prints the rows stored)
+bench-serve: $(STAMP)
+	$(BIN)/python -m bench.serve $(BENCH_ARGS)
 
 ## soak: finds the maximum track-click rate, then 10 minutes at 70 % of it (SOAK_SECONDS)
 soak: $(STAMP)

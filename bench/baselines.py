@@ -37,21 +37,29 @@ class Baseline:
     detail: str
 
 
+def pgbench_script(projects: int) -> str:
+    """pgbench's script: one track-click row, INSERTed like the service stores it."""
+    sources = ", ".join(f"'{s}'" for s in CLICK_SOURCES)
+    return PGBENCH_SCRIPT.format(projects=projects, session=SESSION_HASH, sources=sources)
+
+
+def pgbench_command(url: str, script: Path, *, clients: int, seconds: float) -> list[str]:
+    return [str(find_bindir() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
+            "-j", str(min(clients, 2)), "-T", str(int(seconds)), "-f", str(script), url]
+
+
 def pgbench_inserts(url: str, *, clients: int, seconds: float, projects: int) -> Baseline:
     """pgbench: one INSERT per transaction, autocommit, prepared, `clients` connections."""
     pgbench = find_bindir() / "pgbench"
     if not pgbench.exists():
         raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
                          "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
-    sources = ", ".join(f"'{s}'" for s in CLICK_SOURCES)
-    script = PGBENCH_SCRIPT.format(projects=projects, session=SESSION_HASH, sources=sources)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
-        fh.write(script)
+        fh.write(pgbench_script(projects))
         path = Path(fh.name)
     try:
         out = subprocess.run(
-            [str(pgbench), "-n", "-M", "prepared", "-c", str(clients),
-             "-j", str(min(clients, 2)), "-T", str(int(seconds)), "-f", str(path), url],
+            pgbench_command(url, path, clients=clients, seconds=seconds),
             capture_output=True, text=True, check=True,
         ).stdout
     finally:

@@ -88,7 +88,7 @@ def ingest(args: argparse.Namespace, out: dict[str, Any]) -> None:
         settings = {"pool_max_size": str(args.pool_max_size),
                     "write_concurrency": str(args.write_concurrency),
                     "write_batch_max": str(args.write_batch_max)}
-        with stack.service(db, workers, **settings) as server:
+        with stack.service(db, workers, settings) as server:
             watch = {"service": server.proc.pid, "postgres": db.postmaster_pid}
             plan = [("track-click", args.start_rate, None),
                     ("track-view", args.start_rate, None),

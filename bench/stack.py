@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +111,9 @@ def _wait_healthy(server: Server, timeout: float = 60) -> None:
 
 
 @contextmanager
-def serve(command: list[str], env: dict[str, str], name: str) -> Iterator[Server]:
-    port = free_port()
+def serve(command: list[str], env: dict[str, str], name: str,
+          port: int | None = None) -> Iterator[Server]:
+    port = port or free_port()
     proc = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env)
     server = Server(proc, port, name)
@@ -129,18 +130,19 @@ def serve(command: list[str], env: dict[str, str], name: str) -> Iterator[Server
                 proc.wait()
 
 
-def service(db: Database, workers: int, **settings: str) -> AbstractContextManager[Server]:
+def service(db: Database, workers: int, settings: Mapping[str, str] | None = None,
+            port: int | None = None) -> AbstractContextManager[Server]:
     """`engagement serve --workers N` as its own process; settings as ENGAGEMENT_* overrides."""
-    extra = {f"ENGAGEMENT_{k.upper()}": v for k, v in settings.items()}
+    extra = {f"ENGAGEMENT_{k.upper()}": v for k, v in (settings or {}).items()}
     return serve([sys.executable, "-m", "service.cli", "serve", "--workers", str(workers)],
-                 service_env(db.url, **extra), "service")
+                 service_env(db.url, **extra), "service", port)
 
 
-def framework_ceiling(workers: int) -> AbstractContextManager[Server]:
+def framework_ceiling(workers: int, port: int | None = None) -> AbstractContextManager[Server]:
     """The no-database baseline app (bench/ceiling_app.py) on the same server and workers."""
     env = service_env("postgresql://unused")
     return serve([sys.executable, "-m", "bench.ceiling_app", "--workers", str(workers)],
-                 env, "framework ceiling")
+                 env, "framework ceiling", port)
 
 
 # -- process accounting (from /proc) --------------------------------------------------------

@@ -8,6 +8,10 @@ with its latency measured from the intended send time.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.search import Step
+from bench.serve import READY, WRK_SCRIPT
 from service.embedded import free_port
 from tests.processes import ROOT, stop, wait_until_healthy
 
@@ -58,3 +63,58 @@ def test_invalid_bodies_are_answered_and_counted_as_errors(ceiling_app):
     assert result["errors"] == result["sent"] == 100
     assert not any(status.startswith("2") for status in result["statuses"])
     assert not Step(100, result).sustained()
+
+
+def test_bench_serve_runs_the_bench_stack_for_wrk_and_counts_what_it_stored():
+    """`make bench-serve` and bench/wrk/track.lua: what an independent re-measurement uses.
+
+    Every scenario of the wrk script must be answered 2xx by the service (the script's
+    bodies are valid), and every click wrk saw acknowledged must be in the database that
+    bench-serve reports on when interrupted.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is missing: install the Debian package `wrk` (make test does, as root)")
+    port, ceiling_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.serve", "--projects", "200", "--port", str(port),
+         "--ceiling-port", str(ceiling_port)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip() == READY:
+                break
+        assert lines and lines[-1].strip() == READY, "".join(lines)
+        printed = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in printed and "pgbench" in printed
+
+        def run_wrk(scenario: str, target: int) -> dict:  # type: ignore[type-arg]
+            out = subprocess.run(
+                [wrk, "-t1", "-c4", "-d1s", "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{target}"],
+                env={**os.environ, "SCENARIO": scenario, "PROJECTS": "200", "BATCH": "5"},
+                capture_output=True, text=True, check=True, timeout=30).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            assert result["requests"] > 0, out
+            assert result["non_2xx_3xx"] == result["read_errors"] == result["timeouts"] == 0, out
+            return result
+
+        ceiling = run_wrk("track-click", ceiling_port)
+        click = run_wrk("track-click", port)
+        clicks = run_wrk("track-clicks", port)
+        view = run_wrk("track-view", port)
+        assert ceiling["events_per_request"] == click["events_per_request"] == 1
+        assert clicks["events_per_request"] == 5
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    match = re.search(r"stored ([\d,]+) clicks and ([\d,]+) views", rest)
+    assert match, rest
+    stored_clicks, stored_views = (int(g.replace(",", "")) for g in match.groups())
+    # Requests still in flight when wrk stopped may be stored too, never fewer than answered.
+    assert stored_clicks >= click["requests"] + 5 * clicks["requests"]
+    # Random (project, session) pairs: a repeat within dedup's window is rare, not impossible.
+    assert stored_views >= 0.95 * view["requests"]
