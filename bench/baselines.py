@@ -44,16 +44,16 @@ def pgbench_script(projects: int) -> str:
 
 
 def pgbench_command(url: str, script: Path, *, clients: int, seconds: float) -> list[str]:
-    return [str(find_bindir() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
+    pgbench = find_bindir() / "pgbench"
+    if not pgbench.exists():
+        raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
+                         "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
+    return [str(pgbench), "-n", "-M", "prepared", "-c", str(clients),
             "-j", str(min(clients, 2)), "-T", str(int(seconds)), "-f", str(script), url]
 
 
 def pgbench_inserts(url: str, *, clients: int, seconds: float, projects: int) -> Baseline:
     """pgbench: one INSERT per transaction, autocommit, prepared, `clients` connections."""
-    pgbench = find_bindir() / "pgbench"
-    if not pgbench.exists():
-        raise SystemExit(f"pgbench is not in {pgbench.parent}: install PostgreSQL's server "
-                         "package (Debian: postgresql), or set ENGAGEMENT_PG_BINDIR")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(pgbench_script(projects))
         path = Path(fh.name)

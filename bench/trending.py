@@ -61,11 +61,6 @@ def _timed(fn: Callable[[], Any], runs: int = RUNS,
     return statistics.median(times), times
 
 
-def _count(conn: Any, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # our own table names
-    return int(row[0])
-
-
 def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     if not scales:
@@ -89,7 +84,7 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                 conn.execute("SET session_replication_role = DEFAULT")
                 conn.execute("VACUUM ANALYZE")
                 generated = time.perf_counter() - started
-                rows = sum(_count(conn, t) for t in
+                rows = sum(stack.count_rows(conn, t) for t in
                            ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly"))
                 in_window = rows * 48 // HOURS
             log(f"  {rows:,} hourly rows ({in_window:,} in the window) in {generated:.0f} s")
@@ -99,7 +94,7 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                                         setup=lambda: _totals_an_hour_ago(db, ctx))
             seconds, times = _timed(lambda: _job(ctx, "reused"))
             with db.connect() as conn:
-                scored = _count(conn, "trending_scores")
+                scored = stack.count_rows(conn, "trending_scores")
             log(f"  job, rebuilding the window totals: median {cold:.2f} s of "
                 f"{[round(t, 2) for t in cold_times]}")
             log(f"  job, shifting them by an hour: median {shift:.2f} s of "
@@ -191,7 +186,7 @@ def _raw(db: stack.Database, ctx: JobContext, log: Callable[[str], None]) -> dic
         conn.execute("SET session_replication_role = DEFAULT")
         conn.execute("VACUUM ANALYZE project_views")
         conn.execute("VACUUM ANALYZE project_likes")
-        raw_rows = _count(conn, "project_views") + _count(conn, "project_likes")
+        raw_rows = stack.count_rows(conn, "project_views") + stack.count_rows(conn, "project_likes")
         log(f"  {raw_rows:,} raw events loaded in {time.perf_counter() - started:.0f} s")
         compute_trending(ctx)  # the job's answer, computed as of its own now(): so is ours
         conn.execute(bq("keep_job_scores"))
