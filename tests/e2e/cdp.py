@@ -47,8 +47,11 @@ class Browser:
                 f"--user-data-dir={self._profile}", "about:blank"]
         if user_agent:
             args.insert(-1, f"--user-agent={user_agent}")
+        # TMPDIR inside the profile: Chromium's singleton socket directory goes there, and is
+        # removed with the profile (in /tmp it outlived every run).
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+                                         stderr=subprocess.DEVNULL,
+                                         env={**os.environ, "TMPDIR": str(self._profile)})
         self._closing = ExitStack()
         self._ws: ClientConnection = self._closing.enter_context(
             connect(self._endpoint(), max_size=None, open_timeout=10))
