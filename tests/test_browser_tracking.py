@@ -230,3 +230,17 @@ def test_cross_origin_page_records_views_and_beaconed_clicks(cross_origin_servic
     assert clicks(db) == [(project_id, "explore_for_you", 0)]
     assert views(db) == [(project_id, "explore")]
     assert page.exceptions() == []
+
+
+def test_chromium_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
+    """Chromium keeps a singleton socket directory in TMPDIR; it must go with the profile."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("chromium is missing: install the Debian package `chromium`")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # what Chromium would inherit
+    b = Browser(executable, user_agent=USER_AGENT)
+    try:
+        assert b.call("Browser.getVersion")["product"].startswith(("HeadlessChrome", "Chrome"))
+    finally:
+        b.close()
+    assert list(tmp_path.iterdir()) == []
