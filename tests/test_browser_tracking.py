@@ -77,13 +77,17 @@ class Service:
             self.process.wait()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def _chromium() -> str:
     executable = chromium_path()
     if executable is None:
         pytest.skip("chromium is missing: install the Debian package `chromium` "
                     "(listed in scripts/system-packages.txt; `make test` installs it)")
-    b = Browser(executable, user_agent=USER_AGENT)
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    b = Browser(_chromium(), user_agent=USER_AGENT)
     yield b
     b.close()
 
@@ -234,9 +238,7 @@ def test_cross_origin_page_records_views_and_beaconed_clicks(cross_origin_servic
 
 def test_chromium_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
     """Chromium keeps a singleton socket directory in TMPDIR; it must go with the profile."""
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("chromium is missing: install the Debian package `chromium`")
+    executable = _chromium()
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # what Chromium would inherit
     b = Browser(executable, user_agent=USER_AGENT)
     try:
