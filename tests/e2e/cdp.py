@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,32 @@ def chromium_path() -> str | None:
     return found
 
 
+def _stop_group(pgid: int, timeout: float = 5) -> None:
+    """SIGKILL what is left of a process group and wait until none of it runs.
+
+    Killed helpers are reparented to PID 1, which may take a second or more to reap them;
+    zombies write nothing, so only live members are waited for (read from /proc).
+    """
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_is_running(pgid):
+        time.sleep(0.02)
+
+
+def _group_is_running(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
+
+
 class Browser:
     """One headless Chromium process and its DevTools websocket."""
 
@@ -49,8 +76,10 @@ class Browser:
             args.insert(-1, f"--user-agent={user_agent}")
         # TMPDIR inside the profile: Chromium's singleton socket directory goes there, and is
         # removed with the profile (in /tmp it outlived every run).
+        # Its own process group, so close() can stop the helpers (the network service writes
+        # into the profile as it exits) before removing the profile.
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True,
                                          env={**os.environ, "TMPDIR": str(self._profile)})
         self._closing = ExitStack()
         self._ws: ClientConnection = self._closing.enter_context(
@@ -133,6 +162,7 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            _stop_group(self._process.pid)
             shutil.rmtree(self._profile, ignore_errors=True)
 
 
