@@ -20,6 +20,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
+from tests.processes import stop
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = (
     "--headless", "--no-sandbox",  # no sandbox: the tests may run as root
@@ -156,12 +158,7 @@ class Browser:
         try:
             self._closing.close()
         finally:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop(self._process, timeout=10)
             _stop_group(self._process.pid)
             shutil.rmtree(self._profile, ignore_errors=True)
 
