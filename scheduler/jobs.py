@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from scheduler import metrics
+from scheduler import metrics, trending_blocks
 from service.migrations import refresh_continuous_aggregates
 from service.queries import q
 from service.settings import Settings
@@ -91,7 +91,8 @@ def replace_trending(conn: psycopg.Connection, query: str, params: dict[str, obj
 
 
 def update_window_totals(conn: psycopg.Connection, settings: Settings,
-                         params: dict[str, object], *, changes_logged: bool) -> str:
+                         params: dict[str, object], *, changes_logged: bool,
+                         blocks_kept: bool | None = None) -> str:
     """Make trending_window_totals count the window's hours before params' counted_to.
 
     The totals left by the last run (trending_window_state says for which hour) are reused
@@ -100,8 +101,12 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
     count. Otherwise, when the window lengths changed, or without that log (the timescale
     profile's hourly counts are continuous aggregates, which take no triggers), they are
     rebuilt from the whole window. Runs in the caller's transaction, under the job's
-    advisory lock. Returns "reused", "shifted" or "rebuilt".
+    advisory lock. Returns "reused", "shifted" or "rebuilt". A rebuild reads trending_blocks
+    where refresh-rollups keeps them (`blocks_kept`, by default wherever changes are logged:
+    the profiles with rollup tables).
     """
+    if blocks_kept is None:
+        blocks_kept = changes_logged
     hour: datetime = params["hour"]  # type: ignore[assignment]
     counted_to: datetime = params["counted_to"]  # type: ignore[assignment]
     recent, previous = settings.trending_recent_hours, settings.trending_previous_hours
@@ -122,7 +127,28 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
 
     def rebuild() -> str:
         conn.execute(q("clear_trending_window_totals"))
-        conn.execute(q("build_trending_window_totals"), params)
+        if not blocks_kept:
+            conn.execute(q("build_trending_window_totals"), params)
+            return "rebuilt"
+        # Each window as aligned blocks of summed hours where refresh-rollups keeps them
+        # (trending_blocks_state) and no change has made them stale since, single hourly
+        # rows elsewhere. The statement checks the plan again against what it reads.
+        state = conn.execute(q("trending_blocks_state")).fetchone()
+        covered = (state[0], state[1]) if state else None
+        stale = [row[0] for row in conn.execute(q("trending_blocks_stale_hours"))]
+        previous_start: datetime = params["previous_start"]  # type: ignore[assignment]
+        recent_start: datetime = params["recent_start"]  # type: ignore[assignment]
+        first = previous_start + trending_blocks.HOUR
+        split = recent_start + trending_blocks.HOUR
+        previous = trending_blocks.plan(first, split, covered, stale)
+        recent = trending_blocks.plan(split, counted_to, covered, stale)
+        blocks, hours = previous[0] + recent[0], previous[1] + recent[1]
+        if not blocks:  # none kept yet (refresh-rollups has not run since the migration)
+            conn.execute(q("build_trending_window_totals"), params)
+            return "rebuilt"
+        conn.execute(q("build_trending_window_totals_from_blocks"), {
+            **params, "block_hours": [size for size, _ in blocks],
+            "block_starts": [start for _, start in blocks], "hours": hours})
         return "rebuilt"
 
     # The log is read before the counts: a change committed in between is then in both the
@@ -203,9 +229,21 @@ def refresh_rollups(ctx: JobContext) -> str:
             for table in ROLLUP_TABLES[relation]:
                 conn.execute(q(f"clear_{table}"), params)
                 conn.execute(q(f"fill_{table}"), params)
+        now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        blocks = update_trending_blocks(conn, ctx.settings, now)
     metrics.ROLLUP_LAG.set(0)
     touched = sum(len(h) for h in buckets.values())
-    return f"{touched} relation-hours recomputed from {len(claimed)} log rows"
+    return (f"{touched} relation-hours recomputed from {len(claimed)} log rows, "
+            f"{blocks} trending blocks")
+
+
+def update_trending_blocks(conn: psycopg.Connection, settings: Settings, now: datetime) -> int:
+    """Keep trending_blocks (rollups/0205) over the complete hours a trending run at `now`
+    counts in its window totals: from the window's first hour to params' counted_to."""
+    params = trending_params(settings, now)
+    previous_start: datetime = params["previous_start"]  # type: ignore[assignment]
+    counted_to: datetime = params["counted_to"]  # type: ignore[assignment]
+    return trending_blocks.update(conn, previous_start + trending_blocks.HOUR, counted_to)
 
 
 def measure_rollup_lag(ctx: JobContext) -> None:
