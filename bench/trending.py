@@ -28,6 +28,7 @@ from scheduler.jobs import (
     compute_trending,
     replace_trending,
     trending_params,
+    update_trending_blocks,
     update_window_totals,
 )
 from service.queries import q
@@ -88,6 +89,18 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                            ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly"))
                 in_window = rows * 48 // HOURS
             log(f"  {rows:,} hourly rows ({in_window:,} in the window) in {generated:.0f} s")
+            # The blocks refresh-rollups keeps for rebuilds (rollups/0205): all of them, as on
+            # its first run, then the upkeep of one turn of the hour (1 to 4 new blocks).
+            started = time.perf_counter()
+            blocks = _update_blocks(db, settings, turn=False)
+            built = time.perf_counter() - started
+            turn, turn_times = _timed(lambda: _update_blocks(db, settings, turn=True),
+                                      setup=lambda: _blocks_an_hour_ago(db))
+            log(f"  {blocks} trending blocks built in {built:.2f} s; the upkeep when the hour "
+                f"turns: median {turn:.2f} s of {[round(t, 2) for t in turn_times]}")
+            hourly, hourly_times = _timed(lambda: _job(ctx, "rebuilt"),
+                                          setup=lambda: _forget_totals(db, blocks=False))
+            _update_blocks(db, settings, turn=False)
             cold, cold_times = _timed(lambda: _job(ctx, "rebuilt"),
                                       setup=lambda: _forget_totals(db))
             shift, shift_times = _timed(lambda: _job(ctx, "shifted"),
@@ -96,7 +109,8 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
             with db.connect() as conn:
                 scored = stack.count_rows(conn, "trending_scores")
             log(f"  job, rebuilding the window totals: median {cold:.2f} s of "
-                f"{[round(t, 2) for t in cold_times]}")
+                f"{[round(t, 2) for t in cold_times]}; from the hourly rows only, without the "
+                f"blocks: {hourly:.2f} s of {[round(t, 2) for t in hourly_times]}")
             log(f"  job, shifting them by an hour: median {shift:.2f} s of "
                 f"{[round(t, 2) for t in shift_times]}")
             log(f"  job, reusing them: median {seconds:.2f} s of {[round(t, 2) for t in times]}; "
@@ -110,6 +124,10 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                                      "seconds": seconds, "runs": times,
                                      "cold_seconds": cold, "cold_runs": cold_times,
                                      "shift_seconds": shift, "shift_runs": shift_times,
+                                     "hourly_rebuild_seconds": hourly,
+                                     "hourly_rebuild_runs": hourly_times,
+                                     "blocks": blocks, "blocks_build_seconds": built,
+                                     "blocks_turn_seconds": turn, "blocks_turn_runs": turn_times,
                                      "via_view_seconds": via_view}
             if n in raw_scales:
                 entry.update(_raw(db, ctx, log))
@@ -117,10 +135,33 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
     return results
 
 
-def _forget_totals(db: stack.Database) -> None:
-    """Makes the next run rebuild the window totals, as after a past hour's counts changed."""
+def _forget_totals(db: stack.Database, blocks: bool = True) -> None:
+    """Makes the next run rebuild the window totals, as after a past hour's counts changed;
+    without `blocks`, from the hourly rows alone (as if refresh-rollups kept no blocks)."""
     with db.connect() as conn:
         conn.execute("DELETE FROM trending_window_state")
+        if not blocks:
+            conn.execute("DELETE FROM trending_blocks_state")
+
+
+def _update_blocks(db: stack.Database, settings: Any, turn: bool) -> int:
+    """trending_blocks as refresh-rollups leaves them now: all built afresh, or (`turn`) the
+    ones the last turn of the hour added to those _blocks_an_hour_ago left."""
+    with db.connect() as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        if not turn:
+            conn.execute("DELETE FROM trending_blocks_state")
+        now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        return update_trending_blocks(conn, settings, now)
+
+
+def _blocks_an_hour_ago(db: stack.Database) -> None:
+    """trending_blocks as refresh-rollups left them in the hour before (not timed)."""
+    with db.connect() as conn:
+        conn.execute("UPDATE trending_blocks_state SET covered_from = covered_from - interval "
+                     "'1 hour', covered_to = covered_to - interval '1 hour'")
+        conn.execute("DELETE FROM trending_blocks WHERE block_start + make_interval(hours => "
+                     "hours) > (SELECT covered_to FROM trending_blocks_state)")
 
 
 def _totals_an_hour_ago(db: stack.Database, ctx: JobContext) -> None:
@@ -188,6 +229,7 @@ def _raw(db: stack.Database, ctx: JobContext, log: Callable[[str], None]) -> dic
         conn.execute("VACUUM ANALYZE project_likes")
         raw_rows = stack.count_rows(conn, "project_views") + stack.count_rows(conn, "project_likes")
         log(f"  {raw_rows:,} raw events loaded in {time.perf_counter() - started:.0f} s")
+        _forget_totals(db)  # the job's answer from a rebuild, which reads the blocks
         compute_trending(ctx)  # the job's answer, computed as of its own now(): so is ours
         conn.execute(bq("keep_job_scores"))
         params = _job_params(db, ctx)

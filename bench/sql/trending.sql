@@ -5,7 +5,8 @@
 -- name: reset_trending_data
 TRUNCATE projects, project_views, project_clicks, project_likes, project_views_hourly,
          project_clicks_hourly, project_likes_hourly, rollup_invalidations, trending_scores,
-         trending_window_totals, trending_window_state
+         trending_window_totals, trending_window_state, trending_blocks, trending_blocks_state,
+         trending_blocks_changes
     CASCADE;
 
 -- name: make_some_private
