@@ -90,17 +90,18 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                 in_window = rows * 48 // HOURS
             log(f"  {rows:,} hourly rows ({in_window:,} in the window) in {generated:.0f} s")
             # The blocks refresh-rollups keeps for rebuilds (rollups/0205): all of them, as on
-            # its first run, then the upkeep of one turn of the hour (1 to 4 new blocks).
+            # its first run, then the four holding one hour, recomputed after a change to it
+            # (and the most a turn of the hour adds: one block of each size, every 16 hours).
             started = time.perf_counter()
-            blocks = _update_blocks(db, settings, turn=False)
+            blocks = _update_blocks(db, settings, changed=False)
             built = time.perf_counter() - started
-            turn, turn_times = _timed(lambda: _update_blocks(db, settings, turn=True),
-                                      setup=lambda: _blocks_an_hour_ago(db))
-            log(f"  {blocks} trending blocks built in {built:.2f} s; the upkeep when the hour "
-                f"turns: median {turn:.2f} s of {[round(t, 2) for t in turn_times]}")
+            turn, turn_times = _timed(lambda: _update_blocks(db, settings, changed=True),
+                                      setup=lambda: _change_an_hour(db))
+            log(f"  {blocks} trending blocks built in {built:.2f} s; the 4 holding one hour "
+                f"recomputed: median {turn:.2f} s of {[round(t, 2) for t in turn_times]}")
             hourly, hourly_times = _timed(lambda: _job(ctx, "rebuilt"),
                                           setup=lambda: _forget_totals(db, blocks=False))
-            _update_blocks(db, settings, turn=False)
+            _update_blocks(db, settings, changed=False)
             cold, cold_times = _timed(lambda: _job(ctx, "rebuilt"),
                                       setup=lambda: _forget_totals(db))
             shift, shift_times = _timed(lambda: _job(ctx, "shifted"),
@@ -127,7 +128,7 @@ def run(scales: list[int], raw_scales: set[int], log: Callable[[str], None]) -> 
                                      "hourly_rebuild_seconds": hourly,
                                      "hourly_rebuild_runs": hourly_times,
                                      "blocks": blocks, "blocks_build_seconds": built,
-                                     "blocks_turn_seconds": turn, "blocks_turn_runs": turn_times,
+                                     "blocks_hour_seconds": turn, "blocks_hour_runs": turn_times,
                                      "via_view_seconds": via_view}
             if n in raw_scales:
                 entry.update(_raw(db, ctx, log))
@@ -144,24 +145,22 @@ def _forget_totals(db: stack.Database, blocks: bool = True) -> None:
             conn.execute("DELETE FROM trending_blocks_state")
 
 
-def _update_blocks(db: stack.Database, settings: Any, turn: bool) -> int:
-    """trending_blocks as refresh-rollups leaves them now: all built afresh, or (`turn`) the
-    ones the last turn of the hour added to those _blocks_an_hour_ago left."""
+def _update_blocks(db: stack.Database, settings: Any, changed: bool) -> int:
+    """trending_blocks as refresh-rollups leaves them now: all built afresh, or (`changed`)
+    the ones holding the hour _change_an_hour logged recomputed."""
     with db.connect() as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        if not turn:
+        if not changed:
             conn.execute("DELETE FROM trending_blocks_state")
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         return update_trending_blocks(conn, settings, now)
 
 
-def _blocks_an_hour_ago(db: stack.Database) -> None:
-    """trending_blocks as refresh-rollups left them in the hour before (not timed)."""
+def _change_an_hour(db: stack.Database) -> None:
+    """Log a change to an hour whose four blocks (2 to 16 hours) are all kept (not timed)."""
     with db.connect() as conn:
-        conn.execute("UPDATE trending_blocks_state SET covered_from = covered_from - interval "
-                     "'1 hour', covered_to = covered_to - interval '1 hour'")
-        conn.execute("DELETE FROM trending_blocks WHERE block_start + make_interval(hours => "
-                     "hours) > (SELECT covered_to FROM trending_blocks_state)")
+        conn.execute("INSERT INTO trending_blocks_changes (bucket) "
+                     "SELECT min(block_start) FROM trending_blocks WHERE hours = 16")
 
 
 def _totals_an_hour_ago(db: stack.Database, ctx: JobContext) -> None:
