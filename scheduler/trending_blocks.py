@@ -50,8 +50,8 @@ def blocks_within(start: datetime, end: datetime) -> set[Block]:
 
 def plan(start: datetime, end: datetime, covered: tuple[datetime, datetime] | None,
          stale: Iterable[datetime | None] = ()) -> tuple[list[Block], list[datetime]]:
-    """The hours [start, end) as the fewest aligned blocks inside `covered` that hold none of
-    the `stale` hours, largest first at each point, and the hours left over. Without
+    """The hours [start, end) as aligned blocks inside `covered` that hold none of the
+    `stale` hours, the largest that fits at each point, and the hours left over. Without
     `covered`, or with a stale hour of None (a truncation: all of them), every hour is left
     over."""
     blocks: list[Block] = []
