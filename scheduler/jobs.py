@@ -127,12 +127,19 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
 
     def rebuild() -> str:
         conn.execute(q("clear_trending_window_totals"))
-        if not blocks_kept:
+        blocks, hours = block_plan() if blocks_kept else ([], [])
+        if blocks:
+            conn.execute(q("build_trending_window_totals_from_blocks"), {
+                **params, "block_hours": [size for size, _ in blocks],
+                "block_starts": [start for _, start in blocks], "hours": hours})
+        else:  # no blocks on this profile, or none kept yet (no refresh since the migration)
             conn.execute(q("build_trending_window_totals"), params)
-            return "rebuilt"
-        # Each window as aligned blocks of summed hours where refresh-rollups keeps them
-        # (trending_blocks_state) and no change has made them stale since, single hourly
-        # rows elsewhere. The statement checks the plan again against what it reads.
+        return "rebuilt"
+
+    def block_plan() -> tuple[list[trending_blocks.Block], list[datetime]]:
+        """Each window as aligned blocks of summed hours where refresh-rollups keeps them
+        (trending_blocks_state) and no change has made them stale since, single hours
+        elsewhere. The rebuild's statement checks the plan again against what it reads."""
         state = conn.execute(q("trending_blocks_state")).fetchone()
         covered = (state[0], state[1]) if state else None
         stale = [row[0] for row in conn.execute(q("trending_blocks_stale_hours"))]
@@ -142,14 +149,7 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
         split = recent_start + trending_blocks.HOUR
         previous = trending_blocks.plan(first, split, covered, stale)
         recent = trending_blocks.plan(split, counted_to, covered, stale)
-        blocks, hours = previous[0] + recent[0], previous[1] + recent[1]
-        if not blocks:  # none kept yet (refresh-rollups has not run since the migration)
-            conn.execute(q("build_trending_window_totals"), params)
-            return "rebuilt"
-        conn.execute(q("build_trending_window_totals_from_blocks"), {
-            **params, "block_hours": [size for size, _ in blocks],
-            "block_starts": [start for _, start in blocks], "hours": hours})
-        return "rebuilt"
+        return previous[0] + recent[0], previous[1] + recent[1]
 
     # The log is read before the counts: a change committed in between is then in both the
     # counts and the log, which costs at most one needless rebuild, never a missed change.
