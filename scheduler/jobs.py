@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from scheduler import metrics, trending_blocks
-from service.migrations import refresh_continuous_aggregates
+from service.migrations import CAGG_SOURCES, CAGGS, refresh_continuous_aggregates
 from service.queries import q
 from service.settings import Settings
 
@@ -211,13 +211,15 @@ def refresh_rollups(ctx: JobContext) -> str:
             # TimescaleDB refuses overlapping refreshes; queue behind another runner instead.
             conn.execute(q("lock_rollups_session"))
             try:
-                refresh_continuous_aggregates(conn)
+                refreshed = refresh_continuous_aggregates(conn, ctx.settings)
             finally:
                 conn.execute(q("unlock_rollups_session"))
-            lag = conn.execute(q("cagg_watermark_lag")).fetchone()
-        # Real-time aggregation serves the unmaterialised tail, so counts are current.
-        metrics.ROLLUP_LAG.set(0)
-        return f"continuous aggregates refreshed (materialised lag {lag[0] if lag else '?'} s)"
+            lag = materialised_lag(conn)
+        # Real-time aggregation serves the current hour; the lag is what is not materialised
+        # before it, in aggregates that hold data, the same figure in the log and the metric.
+        metrics.ROLLUP_LAG.set(lag)
+        return (f"{refreshed} continuous aggregates refreshed within raw retention "
+                f"(materialised lag {lag:.0f} s)")
     with ctx.connect() as conn:
         conn.execute(q("lock_rollups"))
         claimed = conn.execute(q("claim_invalidations")).fetchall()
@@ -246,9 +248,19 @@ def update_trending_blocks(conn: psycopg.Connection, settings: Settings, now: da
     return trending_blocks.update(conn, previous_start + trending_blocks.HOUR, counted_to)
 
 
+def materialised_lag(conn: psycopg.Connection) -> float:
+    """Seconds by which materialisation trails the newest raw events (up to the current
+    bucket), for the continuous aggregate furthest behind; those without data count 0."""
+    row = conn.execute(q("cagg_materialised_lag"), {
+        "views": list(CAGGS), "sources": [CAGG_SOURCES[v] for v in CAGGS],
+        "widths": [timedelta(days=1) if v.endswith("_daily") else timedelta(hours=1)
+                   for v in CAGGS]}).fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
 def measure_rollup_lag(ctx: JobContext) -> None:
     if ctx.profile == "timescale":
-        return
+        return  # refresh_rollups measured it
     with ctx.connect() as conn:
         oldest = conn.execute(q("oldest_invalidation")).fetchone()
         now = conn.execute("SELECT now()").fetchone()

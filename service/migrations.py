@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta
 from importlib import resources
 
 import psycopg
@@ -22,9 +23,20 @@ SOURCES = {
     "timescale": ("core", "hypertables", "caggs", "views"),
 }
 HYPERTABLES = ("project_views", "project_clicks", "project_likes", "project_impressions")
-CAGGS = ("project_views_hourly", "project_clicks_hourly", "project_likes_hourly",
-         "project_impressions_hourly", "feed_impressions_hourly", "feed_clicks_hourly",
-         "site_views_hourly", "feed_impressions_daily", "feed_clicks_daily")  # hourly first
+# Each continuous aggregate and the raw hypertable its counts come from (the daily ones
+# through the hourly ones), hourly first: the daily ones are refreshed from them.
+CAGG_SOURCES = {
+    "project_views_hourly": "project_views",
+    "project_clicks_hourly": "project_clicks",
+    "project_likes_hourly": "project_likes",
+    "project_impressions_hourly": "project_impressions",
+    "feed_impressions_hourly": "project_impressions",
+    "feed_clicks_hourly": "project_clicks",
+    "site_views_hourly": "project_views",
+    "feed_impressions_daily": "project_impressions",
+    "feed_clicks_daily": "project_clicks",
+}
+CAGGS = tuple(CAGG_SOURCES)
 _MIGRATE_LOCK = 7_361_001  # advisory lock key: one `engagement migrate` at a time
 # A refresh policy running in TimescaleDB's own background worker does not take our advisory
 # lock; a refresh overlapping it is refused at once. Wait for it this long, at most.
@@ -98,18 +110,47 @@ def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> No
             (view, f"{settings.cagg_refresh_start_days} days",
              f"{settings.cagg_refresh_interval_seconds} seconds"),
         )
-    refresh_continuous_aggregates(conn)
+    refresh_continuous_aggregates(conn, settings)
 
 
-def refresh_continuous_aggregates(conn: psycopg.Connection) -> None:
-    """Materialise every complete hour (the current one stays real-time). Autocommit only."""
+def refresh_window(conn: psycopg.Connection, settings: Settings,
+                   view: str) -> tuple[datetime, datetime] | None:
+    """Where `view` may be refreshed without erasing counts: from the first bucket whose raw
+    events are all still stored to the current bucket, which stays real-time (None: no
+    whole bucket there, or its hypertable holds no chunk: nothing to refresh).
+
+    A refresh recomputes every invalidated bucket of its window from the raw events, and
+    TimescaleDB invalidates the range of every chunk it drops; refreshing a dropped range
+    would replace its counts with nothing. So the window starts at the oldest retained
+    chunk, and one chunk plus an hour after the retention cutoff at the earliest, since a
+    retention run may drop that chunk while the refresh is under way.
+    """
+    row = conn.execute(q("cagg_refresh_window"), {
+        "table": CAGG_SOURCES[view],
+        "retention": timedelta(days=settings.raw_retention_days),
+        "margin": timedelta(days=settings.chunk_interval_days, hours=1),
+        "width": timedelta(days=1) if view.endswith("_daily") else timedelta(hours=1),
+    }).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def refresh_continuous_aggregates(conn: psycopg.Connection, settings: Settings) -> int:
+    """Materialise every complete hour the raw events still hold (the current one stays
+    real-time): exactly the buckets TimescaleDB has logged as invalidated there, imports and
+    late events included. Counts of hours whose raw events are gone are never touched.
+    Autocommit only. Returns how many aggregates were refreshed."""
+    refreshed = 0
     for view in CAGGS:  # hourly before the daily ones built on them
         deadline = time.monotonic() + _CONCURRENT_REFRESH_WAIT_SECONDS
         delay = 0.2
         while True:
+            window = refresh_window(conn, settings, view)
+            if window is None:
+                break
             try:
-                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, "
-                             "date_trunc('hour', now()))", (view,))
+                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, "
+                             "%s::timestamptz)", (view, *window))
+                refreshed += 1
                 break
             except psycopg.errors.LockNotAvailable:
                 # A policy refresh of an overlapping window is running: it will be done soon.
@@ -118,6 +159,7 @@ def refresh_continuous_aggregates(conn: psycopg.Connection) -> None:
                 log.info("%s: a concurrent refresh is running; retrying in %.1fs", view, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+    return refreshed
 
 
 def current_profile(database_url: str) -> str | None:

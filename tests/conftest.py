@@ -134,6 +134,18 @@ def profile(template: Template) -> str:
     return template.profile
 
 
+@pytest.fixture(autouse=True)
+def _timescale_marker(request: pytest.FixtureRequest) -> None:
+    """Tests marked `timescale` check mechanisms only TimescaleDB Community has."""
+    if request.node.get_closest_marker("timescale") is None:
+        return
+    chosen = request.getfixturevalue("profile")
+    if chosen != "timescale":
+        pytest.skip(f"TimescaleDB Community is not loaded in the test database (profile "
+                    f"{chosen}); point TEST_DATABASE_URL at a server that preloads it "
+                    f"(make test-timescale)")
+
+
 @pytest.fixture
 def settings(database: str) -> Settings:
     return _settings_for(database)

@@ -1,15 +1,13 @@
 """The timescale profile: hypertables, real-time continuous aggregates and policies."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scheduler.jobs import JobContext, materialised_lag, run_job
+from service.migrations import migrate
 
-@pytest.fixture(autouse=True)
-def _needs_timescale(profile):
-    if profile != "timescale":
-        pytest.skip(f"TimescaleDB Community is not loaded in the test database (profile "
-                    f"{profile}); point TEST_DATABASE_URL at a server that preloads it")
+pytestmark = pytest.mark.timescale
 
 
 def test_raw_event_tables_are_hypertables_with_the_configured_chunk_interval(db, settings):
@@ -65,3 +63,87 @@ def test_latest_partial_hour_is_visible_without_a_refresh(api, db):
                       "AND bucket = date_trunc('hour', now())").fetchone() == (1,)
     assert db.execute("SELECT views, clicks FROM project_engagement_hourly "
                       "WHERE project_id = 1").fetchone() == (1, 1)
+
+
+HOURLY_RELATIONS = {  # every hourly relation (project, feed, site, daily) and its rows
+    "project_views_hourly": "SELECT bucket, project_id, source, views",
+    "project_clicks_hourly": "SELECT bucket, project_id, source, position, clicks",
+    "project_likes_hourly": "SELECT bucket, project_id, likes, unlikes",
+    "project_impressions_hourly": "SELECT bucket, project_id, source, position, variant, "
+                                  "impressions",
+    "feed_impressions_hourly": "SELECT bucket, source, position, variant, impressions",
+    "feed_clicks_hourly": "SELECT bucket, source, position, variant, clicks",
+    "site_views_hourly": "SELECT bucket, source, views",
+    "feed_impressions_daily": "SELECT day, source, position, variant, impressions",
+    "feed_clicks_daily": "SELECT day, source, position, variant, clicks",
+    "project_engagement_hourly": "SELECT bucket, project_id, views, clicks, likes, unlikes",
+}
+
+
+def hourly_counts(db) -> dict[str, list[tuple]]:
+    return {name: sorted(db.execute(f"{columns} FROM {name}").fetchall(), key=repr)
+            for name, columns in HOURLY_RELATIONS.items()}
+
+
+def import_history(api, db, days_back: list[float]) -> None:
+    """Views, clicks and likes through the internal import, impressions and A/B clicks
+    straight into the raw tables, at each of `days_back` days ago."""
+    now = datetime.now(UTC)
+    for pid in (1, 2):
+        api.put_project(pid)
+    views, clicks, likes = [], [], []
+    for i, days in enumerate(days_back):
+        at = now - timedelta(days=days)
+        views += [{"project_id": 1 + i % 2, "created_at": at.isoformat(), "source": "embed"},
+                  {"project_id": 1, "created_at": at.isoformat(), "source": "direct"}]
+        clicks.append({"project_id": 2, "created_at": at.isoformat(), "source": "search",
+                       "position": i % 4})
+        likes.append({"project_id": 1, "user_id": 10 + i, "created_at": at.isoformat(),
+                      "action": "like"})
+        db.execute("INSERT INTO project_impressions (created_at, project_id, source, position, "
+                   "variant) VALUES (%s, 1, 'search', 1, 'control')", (at,))
+        db.execute("INSERT INTO project_clicks (created_at, project_id, source, position, "
+                   "variant) VALUES (%s, 1, 'search', 1, 'control')", (at,))
+    assert api.import_events(views=views, clicks=clicks, likes=likes).status_code == 201
+
+
+def test_no_refresh_erases_counts_of_raw_events_that_retention_dropped(api, db, settings):
+    """History 85 days back, counted; chunks older than 80 days dropped as retention would;
+    then `engagement migrate` and refresh-rollups must leave every count as it was."""
+    import_history(api, db, [85, 84.5, 83, 40, 2])
+    run_job("refresh-rollups", JobContext(settings, "timescale"))
+    before = hourly_counts(db)
+    old_views = db.execute("SELECT sum(views) FROM project_views_hourly "
+                           "WHERE bucket < now() - INTERVAL '80 days'").fetchone()[0]
+    assert old_views == 6  # the three oldest imports are counted
+    for name, rows in before.items():
+        assert rows, f"{name} counted nothing"
+    for table in ("project_views", "project_clicks", "project_likes", "project_impressions"):
+        db.execute("SELECT drop_chunks(%s::regclass, older_than => now() - INTERVAL '80 days')",
+                   (table,))
+    assert db.execute("SELECT count(*) FROM project_views "
+                      "WHERE created_at < now() - INTERVAL '80 days'").fetchone() == (0,)
+    migrate(settings)
+    run_job("refresh-rollups", JobContext(settings, "timescale"))
+    assert hourly_counts(db) == before
+
+
+def test_rollup_lag_log_and_metric_agree_and_ignore_aggregates_without_data(api, db, settings):
+    from scheduler import metrics
+
+    api.put_project(1)
+    old = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    assert api.import_events(views=[{"project_id": 1, "created_at": old,
+                                     "source": "embed"}]).status_code == 201
+    metrics.ROLLUP_LAG.set(12345)
+    summary = run_job("refresh-rollups", JobContext(settings, "timescale"))
+    # likes, clicks and impressions have no data: their aggregates must not count as behind
+    assert summary.endswith("(materialised lag 0 s)"), summary
+    assert metrics.ROLLUP_LAG._value.get() == 0
+    assert db.execute("SELECT sum(views) FROM project_views_hourly").fetchone() == (1,)
+    # a newer event not yet materialised is lag, measured up to the hour it fell in
+    db.execute("INSERT INTO project_views (created_at, project_id, source) "
+               "VALUES (now() - INTERVAL '3 hours', 1, 'embed')")
+    assert materialised_lag(db) > 2 * 86400
+    run_job("refresh-rollups", JobContext(settings, "timescale"))
+    assert materialised_lag(db) == 0

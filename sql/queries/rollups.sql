@@ -117,8 +117,40 @@ FROM (SELECT DISTINCT date_trunc('day', b, 'UTC') AS day
 JOIN feed_clicks_hourly AS h ON h.bucket >= d.day AND h.bucket < d.day + INTERVAL '24 hours'
 GROUP BY d.day, h.source, h.position, h.variant;
 
--- name: cagg_watermark_lag
--- Seconds between now and the end of what the continuous aggregates have materialised.
-SELECT extract(epoch FROM now() - min(_timescaledb_functions.to_timestamp(
-           _timescaledb_functions.cagg_watermark(mat_hypertable_id))))
-FROM _timescaledb_catalog.continuous_agg;
+-- name: cagg_materialised_lag
+-- Per continuous aggregate: how far what it has materialised (its source's invalidation
+-- threshold, which every refresh moves up to the newest data) is behind the bucket of the
+-- newest raw event, up to the current bucket (real-time aggregation serves that one); the
+-- largest, in seconds. Aggregates with no data, and data already materialised, add nothing.
+WITH newest(source, at) AS (
+    VALUES ('project_views', (SELECT max(created_at) FROM project_views)),
+           ('project_clicks', (SELECT max(created_at) FROM project_clicks)),
+           ('project_likes', (SELECT max(created_at) FROM project_likes)),
+           ('project_impressions', (SELECT max(created_at) FROM project_impressions)))
+SELECT coalesce(max(extract(epoch FROM greatest(
+           least(time_bucket(v.width, now()), time_bucket(v.width, n.at))
+           - _timescaledb_functions.to_timestamp(t.watermark),
+           INTERVAL '0'))), 0)
+FROM unnest(%(views)s::text[], %(sources)s::text[], %(widths)s::interval[])
+     AS v(name, source, width)
+JOIN newest AS n ON n.source = v.source AND n.at IS NOT NULL
+JOIN _timescaledb_catalog.continuous_agg AS ca
+  ON ca.user_view_schema = current_schema() AND ca.user_view_name = v.name
+LEFT JOIN _timescaledb_catalog.continuous_aggs_invalidation_threshold AS t
+  ON t.hypertable_id = ca.raw_hypertable_id;
+
+-- name: cagg_refresh_window
+-- The refresh window of a continuous aggregate with buckets of %(width)s reading %(table)s:
+-- from the start of its oldest chunk, but no earlier than the retention cutoff plus
+-- %(margin)s, rounded up to a whole bucket, to the start of the current bucket. No row when
+-- that holds no whole bucket or the hypertable has no chunk (see service/migrations.py).
+SELECT w.start, w.stop
+FROM (SELECT time_bucket(%(width)s::interval, greatest(
+                 min(range_start),
+                 now() - %(retention)s::interval + %(margin)s::interval)
+               + %(width)s::interval - INTERVAL '1 microsecond') AS start,
+             time_bucket(%(width)s::interval, now()) AS stop
+      FROM timescaledb_information.chunks
+      WHERE hypertable_schema = current_schema() AND hypertable_name = %(table)s
+      HAVING min(range_start) IS NOT NULL) AS w
+WHERE w.start < w.stop;
