@@ -36,9 +36,11 @@ def job_intervals(settings: Settings, profile: str) -> dict[str, int]:
     intervals = {
         "compute-trending": settings.trending_interval_seconds,
         "prune-dedup": settings.prune_interval_seconds,
+        # On timescale this refreshes what TimescaleDB logged as invalidated (imports and
+        # late events older than the policies' 30 days included) within raw retention.
+        "refresh-rollups": settings.rollup_interval_seconds,
     }
-    if profile != "timescale":  # there the database's own policies do these
-        intervals["refresh-rollups"] = settings.rollup_interval_seconds
+    if profile != "timescale":  # there retention is the database's own policy
         intervals["retention"] = settings.retention_interval_seconds
     return intervals
 

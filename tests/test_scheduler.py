@@ -74,7 +74,8 @@ def test_second_scheduler_waits_and_takes_over_after_sigkill(api, db, settings):
 def test_job_intervals_follow_the_profile(settings):
     assert set(job_intervals(settings, "postgres")) == {
         "compute-trending", "refresh-rollups", "prune-dedup", "retention"}
-    assert set(job_intervals(settings, "timescale")) == {"compute-trending", "prune-dedup"}
+    assert set(job_intervals(settings, "timescale")) == {"compute-trending", "prune-dedup",
+                                                         "refresh-rollups"}
     assert job_intervals(settings, "postgres")["compute-trending"] == 300
 
 
