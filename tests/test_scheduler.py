@@ -111,3 +111,35 @@ def test_prune_dedup_forgets_old_viewers(api, db, database):
     assert run_job_cli(database, "prune-dedup").returncode == 0
     assert db.execute("SELECT count(*) FROM view_dedup").fetchone()[0] == 0
     assert api.view(1, session="a").status_code == 201
+
+
+@pytest.mark.timescale
+def test_scheduler_counts_an_import_older_than_the_refresh_policies_window(api, db, settings):
+    """History older than the policies' 30 days, imported into hours the continuous
+    aggregates have already materialised past, is counted by the running scheduler."""
+    from scheduler.jobs import JobContext, run_job
+
+    now = datetime.now(UTC)
+    api.put_project(1)
+    assert api.import_events(views=[{"project_id": 1, "source": "embed",
+                                     "created_at": (now - timedelta(hours=3)).isoformat()}]
+                             ).status_code == 201
+    run_job("refresh-rollups", JobContext(settings, "timescale"))  # watermark: this hour
+    old = now - timedelta(days=40)
+    assert api.import_events(views=[{"project_id": 1, "source": "direct",
+                                     "created_at": old.isoformat()}] * 3).status_code == 201
+
+    def counted():
+        return db.execute("SELECT coalesce(sum(views), 0) FROM project_views_hourly "
+                          "WHERE bucket = date_trunc('hour', %s::timestamptz)",
+                          (old,)).fetchone()[0]
+
+    assert counted() == 0  # below the watermark: nothing real-time shows it yet
+    proc = scheduler_process(settings, **FAST)
+    try:
+        wait_for(lambda: counted() == 3, 30, "the scheduler to count the 40-day-old import")
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    assert db.execute("SELECT sum(views) FROM site_views_hourly WHERE bucket = "
+                      "date_trunc('hour', %s::timestamptz)", (old,)).fetchone() == (3,)
