@@ -63,3 +63,21 @@ class Api:
     def import_events(self, **kinds: list[dict[str, Any]]) -> Any:
         return self.client.post("/api/v1/internal/events/import", headers=self.internal,
                                 json=kinds)
+
+
+def run_retention(db: Any, settings: Settings, profile: str) -> None:
+    """Raw retention as the profile runs it with `settings`' raw_retention_days: the
+    retention job, or on timescale the TimescaleDB retention policies `engagement migrate`
+    sets from the settings, each run once with CALL run_job (not waiting for the workers)."""
+    from scheduler.jobs import JobContext, run_job
+    from service.migrations import migrate
+
+    if profile != "timescale":
+        run_job("retention", JobContext(settings, profile))
+        return
+    migrate(settings)
+    jobs = db.execute("SELECT job_id FROM timescaledb_information.jobs "
+                      "WHERE proc_name = 'policy_retention'").fetchall()
+    assert len(jobs) == 4
+    for (job_id,) in jobs:
+        db.execute("CALL run_job(%s)", (job_id,))

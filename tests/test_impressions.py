@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scheduler.jobs import JobContext, run_job
-from tests.support import user_token
+from tests.support import run_retention, user_token
 from tests.test_rollups import assert_hourly_equals_raw
 
 IMPRESSIONS = "/api/v1/projects/track-impressions/"
@@ -216,14 +216,13 @@ def test_import_backfills_impressions_and_click_variants(api, db):
 
 
 def test_retention_drops_old_impressions_but_keeps_their_hourly_counts(api, db, settings,
-                                                                       profile):
-    if profile == "timescale":
-        pytest.skip("on the timescale profile retention is a TimescaleDB policy "
-                    "(checked in test_timescale.py)")
+                                                                       make_settings, profile):
     api.put_project(1)
     db.execute("INSERT INTO project_impressions (created_at, project_id, source) "
-               "VALUES (now() - interval '120 days', 1, 'search'), (now(), 1, 'search')")
+               "VALUES (now() - interval '85 days', 1, 'search'), (now(), 1, 'search')")
     run_job("refresh-rollups", JobContext(settings, profile))
-    run_job("retention", JobContext(settings, profile))
+    shorter = make_settings(raw_retention_days=80)
+    run_retention(db, shorter, profile)
+    run_job("refresh-rollups", JobContext(shorter, profile))
     assert db.execute("SELECT count(*) FROM project_impressions").fetchone()[0] == 1
     assert db.execute("SELECT sum(impressions) FROM feed_impressions_hourly").fetchone()[0] == 2

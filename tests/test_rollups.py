@@ -10,6 +10,7 @@ import pytest
 
 from scheduler.jobs import JobContext, run_job
 from service.sources import ClickSource, ViewSource
+from tests.support import run_retention
 
 VIEW_SOURCES = get_args(ViewSource)
 CLICK_SOURCES = get_args(ClickSource)
@@ -210,15 +211,14 @@ def test_refresh_runs_safely_alongside_itself_and_ingest(api, db, settings, prof
 
 
 def test_retention_drops_old_raw_events_but_keeps_hourly_counts(api, db, database, settings,
-                                                                 profile):
-    if profile == "timescale":
-        pytest.skip("on the timescale profile retention is a TimescaleDB policy "
-                    "(checked in test_timescale.py)")
+                                                                 make_settings, profile):
     api.put_project(1)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("INSERT INTO project_views (created_at, project_id, source) "
-                     "VALUES (now() - interval '120 days', 1, 'direct'), (now(), 1, 'direct')")
+                     "VALUES (now() - interval '85 days', 1, 'direct'), (now(), 1, 'direct')")
     refresh(settings, profile)
-    run_job("retention", JobContext(settings, profile))
+    shorter = make_settings(raw_retention_days=80)
+    run_retention(db, shorter, profile)
+    refresh(shorter, profile)  # and a refresh after it keeps the dropped hour's count
     assert db.execute("SELECT count(*) FROM project_views").fetchone()[0] == 1
     assert db.execute("SELECT sum(views) FROM project_views_hourly").fetchone()[0] == 2
