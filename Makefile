@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint fmt migrate job clean system-packages fuzz faults bench soak \
+.PHONY: run test test-timescale install lint fmt migrate job clean system-packages fuzz faults bench soak \
 	bench-insights bench-serve
 
 $(STAMP): pyproject.toml
@@ -25,6 +25,12 @@ system-packages:
 ## test: the whole suite against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-timescale: the whole suite against TEST_DATABASE_URL, a server with TimescaleDB
+## Community preloaded (stops at once if it is not); the profile is timescale
+test-timescale: $(STAMP)
+	$(BIN)/python scripts/check-timescale
+	ENGAGEMENT_PROFILE=timescale $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## fuzz: schemathesis, 1,000 generated cases per operation and every phase (about 20 minutes)
 fuzz: $(STAMP) system-packages
