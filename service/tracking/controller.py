@@ -141,13 +141,21 @@ async def track_view(request: Request, project_id: PathId,
         return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackView", viewer)
-    event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
+    fingerprint = None
+    if viewer.user_id is None and runtime.fingerprints is not None and runtime.clients:
+        # Signed-in viewers are deduplicated by user id and never capped by address.
+        fingerprint = runtime.fingerprints.of(runtime.clients.of(request.scope),
+                                              caller.user_agent)
+    event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key,
+                      fingerprint)
     written = await runtime.views.write((event,), key)
     (outcome,) = written.results
     if not written.replayed:
         metrics.count_event("view", source, "skipped" if outcome == "not_found" else outcome)
     if outcome == "not_found":
         raise NotFound(NOT_FOUND, _replayed(written.replayed))
+    if outcome == "capped":  # the same answer as a dedup: the client learns nothing new
+        outcome = "deduplicated"
     status = 201 if outcome == "recorded" else 200
     return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
 
