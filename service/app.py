@@ -23,6 +23,7 @@ from service.health import healthz, readyz
 from service.identity import IdentityResolver
 from service.insights.controller import router as insights_router
 from service.internal.controller import router as internal_router
+from service.origins import OriginPolicy
 from service.ratelimit import ClientAddress, rate_limit_middleware
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }),
         ),
     )
+    app.state.origin_policy = OriginPolicy(settings)
     # Outermost, around litestar's own handler (CORS, exception handling, routing): request
     # metrics and security headers for every answer, in one layer (see the class).
     app.asgi_handler = metrics.HttpMetricsMiddleware(

@@ -17,6 +17,7 @@ from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
 from service.ids import PathId, parse_path_id
+from service.origins import check_origin
 from service.runtime import Runtime, runtime_of
 from service.tracking.answers import TrackAnswer
 from service.tracking.schemas import (
@@ -38,8 +39,8 @@ TRACK_IMPRESSIONS_PATH = "/api/v1/projects/track-impressions/"
 NOT_FOUND = "project not found"
 ONE_YEAR = 365 * 24 * 3600
 # What a track call can answer besides its success (declared so the OpenAPI is complete).
-ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
-ERRORS_NO_404 = error_responses(400, 401, 413, 422, 429, 503)
+ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
+ERRORS_NO_404 = error_responses(400, 401, 403, 413, 422, 429, 503)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _replayed(replayed: bool) -> dict[str, str]:
     return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
-@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201,
+@post(TRACK_VIEW_PATH, operation_id="trackView", guards=[check_origin], status_code=201,
       operation_class=OptionalBodyOperation, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="deduplicated (this viewer's view is recent) or ignored "
@@ -160,7 +161,7 @@ async def track_view(request: Request, project_id: PathId,
     return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICK_PATH, operation_id="trackClick", status_code=201, responses={
+@post(TRACK_CLICK_PATH, operation_id="trackClick", guards=[check_origin], status_code=201, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS,
@@ -185,7 +186,7 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
     return _respond(TrackStatus(status="recorded"), 201, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICKS_PATH, operation_id="trackClicks", status_code=201, responses={
+@post(TRACK_CLICKS_PATH, operation_id="trackClicks", guards=[check_origin], status_code=201, responses={
     200: ResponseSpec(TrackClicksOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,
@@ -216,7 +217,8 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
                     runtime, written.replayed)
 
 
-@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", status_code=201, responses={
+@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", guards=[check_origin],
+      status_code=201, responses={
     200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,
