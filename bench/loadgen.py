@@ -54,7 +54,10 @@ class Result:
 # -- requests -----------------------------------------------------------------------------
 
 def _request(path: str, body: bytes, session: int) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {USER_AGENT}\r\n"
+    # A browser of its own per session: all of the load comes from one address, and the
+    # view cap per network fingerprint (address + User-Agent) would otherwise answer most
+    # views `capped` instead of measuring the recording path.
+    return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {USER_AGENT} s/{session}\r\n"
             f"X-Session-Key: bench-session-{session}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 

@@ -483,6 +483,17 @@ def service_dashboard() -> dict[str, Any]:
     g.add(timeseries("Requests in flight", "Requests being handled, summed over workers.", [
         promql("sum(engagement_http_requests_in_progress)", "in flight"),
     ]), 12, 8)
+    g.add(timeseries("Abuse: capped views and foreign origins",
+                     "Anonymous views past the cap of their network fingerprint (answered "
+                     "deduplicated, not stored) as a share of recorded views, and tracking "
+                     "calls refused with 403 for a foreign Origin, per second.", [
+        promql(f'(sum(rate({EVENTS}{{kind="view", outcome="capped"}}[$__rate_interval])) '
+               "or vector(0)) / "
+               f'sum(rate({EVENTS}{{kind="view", outcome="recorded"}}[$__rate_interval]))',
+               "capped / recorded views", "A"),
+        promql(f'sum(rate({EVENTS}{{outcome="rejected", source="foreign_origin"}}'
+               "[$__rate_interval])) or vector(0)", "foreign Origin (403/s)", "B"),
+    ], unit="short"), 12, 8)
 
     g.row("Scheduler")
     g.add(timeseries("Age of last successful run", "Seconds since each job last succeeded.", [

@@ -273,9 +273,12 @@ def prune_dedup(ctx: JobContext) -> str:
     with ctx.connect() as conn:
         cur = conn.execute(q("prune_dedup"),
                            {"window_seconds": ctx.settings.view_dedup_seconds})
+        prints = conn.execute(q("prune_view_fingerprints"),
+                              {"window_seconds": ctx.settings.view_dedup_seconds})
         keys = conn.execute(q("prune_idempotency_keys"),
                             {"ttl_seconds": ctx.settings.idempotency_ttl_seconds})
-        return f"{cur.rowcount} dedup rows, {keys.rowcount} idempotency keys pruned"
+        return (f"{cur.rowcount} dedup rows, {prints.rowcount} fingerprints, "
+                f"{keys.rowcount} idempotency keys pruned")
 
 
 def retention(ctx: JobContext) -> str:

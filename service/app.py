@@ -17,12 +17,14 @@ from service.browser_client import cors_config, static_files_router
 from service.db import make_pool
 from service.demo_page import demo_router
 from service.errors import handle_exception
+from service.fingerprint import Fingerprinter
 from service.gc_tuning import tune_for_serving
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
 from service.insights.controller import router as insights_router
 from service.internal.controller import router as internal_router
-from service.ratelimit import rate_limit_middleware
+from service.origins import OriginPolicy
+from service.ratelimit import ClientAddress, rate_limit_middleware
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
 from service.settings import Settings, load_settings
@@ -60,10 +62,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings,
             pool=pool,
             identity=IdentityResolver(settings.jwt_secret, settings.session_secret),
-            views=BatchWriter(writer_pool, ViewStore(settings.view_dedup_seconds).flush,
+            views=BatchWriter(writer_pool,
+                              ViewStore(settings.view_dedup_seconds,
+                                        settings.views_per_fingerprint).flush,
                               name="views", **writer_args),
             clicks=BatchWriter(writer_pool, flush_clicks, name="clicks", **writer_args),
             impressions=BatchWriter(writer_pool, flush_impressions, name="impressions", **writer_args),
+            clients=ClientAddress(settings.trusted_proxies),
+            fingerprints=(Fingerprinter(settings.session_secret)
+                          if settings.views_per_fingerprint > 0 else None),
         )
         app.state.runtime = runtime
         tune_for_serving()  # last: what startup built is frozen
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }),
         ),
     )
+    app.state.origin_policy = OriginPolicy(settings)
     # Outermost, around litestar's own handler (CORS, exception handling, routing): request
     # metrics and security headers for every answer, in one layer (see the class).
     app.asgi_handler = metrics.HttpMetricsMiddleware(

@@ -185,6 +185,13 @@ def chunks(events: dict[str, list[dict[str, Any]]], size: int = IMPORT_CHUNK
         yield body
 
 
+def _browser(session: str) -> dict[str, str]:
+    """Headers of one simulated visitor: its session key and a browser of its own, so the
+    per-fingerprint view cap (all visitors share the demo's address) treats them as distinct."""
+    return {"X-Session-Key": session,
+            "User-Agent": f"Mozilla/5.0 (X11; Linux x86_64) engagement-demo/{session}"}
+
+
 class DemoClient:
     """The calls the demo makes, as the site's backend and its browsers would."""
 
@@ -212,11 +219,10 @@ class DemoClient:
 
     def view(self, project_id: int, source: str, session: str) -> int:
         return self.http.post(f"/api/v1/projects/{project_id}/track-view/",
-                              json={"source": source}, headers={"X-Session-Key": session}
-                              ).status_code
+                              json={"source": source}, headers=_browser(session)).status_code
 
     def clicks(self, clicks: list[dict[str, Any]], session: str) -> int:
-        headers = {"X-Session-Key": session}
+        headers = _browser(session)
         if len(clicks) == 1:
             return self.http.post("/api/v1/projects/track-click/", json=clicks[0],
                                   headers=headers).status_code

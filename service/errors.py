@@ -34,6 +34,12 @@ class Unauthorized(EngagementError):
     status_code = 401
 
 
+class Forbidden(EngagementError):
+    """Refused whoever asks: a track call from a page of another site."""
+
+    status_code = 403
+
+
 class NotFound(EngagementError):
     status_code = 404
 
@@ -74,6 +80,7 @@ class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
 ERROR_DESCRIPTIONS = {
     400: "invalid request: `detail` names the problem",
     401: "missing, invalid or expired bearer token",
+    403: "the request's Origin is neither this service nor in ENGAGEMENT_CORS_ORIGINS",
     404: "not found",
     413: "request body too large",
     422: "Idempotency-Key reused for a different request",

@@ -35,6 +35,7 @@ CLICK_POSITION = Histogram(
 # the source label says why instead: malformed (4xx) or over the client's rate limit (429).
 REJECTED_SOURCE = "invalid"
 RATE_LIMITED_SOURCE = "rate_limited"
+FOREIGN_ORIGIN_SOURCE = "foreign_origin"  # 403: a page of another site (service.origins)
 # Route template (as litestar reports it) -> event kind, for counting rejected requests.
 TRACKING_ROUTES = {
     "/api/v1/projects/{project_id}/track-view": "view",
@@ -301,7 +302,8 @@ def _collect_http() -> None:
         kind = TRACKING_ROUTES.get(path)
         # 404s are counted as "skipped" by the handlers themselves (unknown project).
         if kind and 400 <= status < 500 and status != 404:
-            source = RATE_LIMITED_SOURCE if status == 429 else REJECTED_SOURCE
+            source = (RATE_LIMITED_SOURCE if status == 429
+                      else FOREIGN_ORIGIN_SOURCE if status == 403 else REJECTED_SOURCE)
             BUFFER._inc(EVENTS, (kind, source, "rejected"), 1)
     in_flight = collections.Counter((method, scope.get("path_template", "other"))
                                     for method, scope in _HTTP_IN_FLIGHT.values())

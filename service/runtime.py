@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from litestar import Request
 from psycopg_pool import AsyncConnectionPool
 
+from service.fingerprint import Fingerprinter
 from service.identity import IdentityResolver
+from service.ratelimit import ClientAddress
 from service.settings import Settings
 from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent, ViewOutcome
 from service.tracking.writer import BatchWriter
@@ -22,6 +24,8 @@ class Runtime:
     clicks: BatchWriter[ClickEvent, bool]
     impressions: BatchWriter[ImpressionEvent, bool]
     profile: str | None = None
+    clients: ClientAddress | None = None
+    fingerprints: Fingerprinter | None = None  # None: anonymous views are not capped
 
 
 def runtime_of(request: Request) -> Runtime:

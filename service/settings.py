@@ -35,6 +35,9 @@ class Settings:
     # Abuse and overload (SECURITY.md)
     rate_limit: str = "50/second;1000/minute"  # per client address and worker; "" = off
     trusted_proxies: tuple[str, ...] = ()  # peers (IPs, CIDRs) whose X-Forwarded-For is believed
+    # Anonymous views of one project one network fingerprint (address + User-Agent) records
+    # per dedup window, whatever session keys it sends; 0 = no cap.
+    views_per_fingerprint: int = 3
     bot_filter: str = "crawlers"  # crawlers | all | off
     security_headers: bool = True
 
@@ -174,6 +177,8 @@ def _validate_abuse_limits(s: Settings) -> None:
             raise SettingsError(
                 f"ENGAGEMENT_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network"
             ) from None
+    if s.views_per_fingerprint < 0:
+        raise SettingsError("ENGAGEMENT_VIEWS_PER_FINGERPRINT must be 0 (no cap) or more")
     if s.write_timeout_seconds <= 0 or s.write_queue_max < 1:
         raise SettingsError("ENGAGEMENT_WRITE_TIMEOUT_SECONDS and ENGAGEMENT_WRITE_QUEUE_MAX "
                             "must be positive")

@@ -69,8 +69,9 @@ def pg_server() -> Iterator[Server]:
 
 def _settings_for(url: str, **overrides: object) -> Settings:
     env = {**TEST_SECRETS, "DATABASE_URL": url}
-    # Every test client shares one address; tests of the rate limit turn it back on.
-    return load_settings(env, **{"rate_limit": "", **overrides})
+    # Every test client shares one address and User-Agent; tests of the rate limit and of
+    # the view cap per fingerprint turn them back on.
+    return load_settings(env, **{"rate_limit": "", "views_per_fingerprint": 0, **overrides})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "ENGAGEMENT_SERVICE_TOKEN": settings.service_token,
         "ENGAGEMENT_SESSION_SECRET": settings.session_secret,
         "ENGAGEMENT_RATE_LIMIT": settings.rate_limit,
+        "ENGAGEMENT_VIEWS_PER_FINGERPRINT": str(settings.views_per_fingerprint),
         "ENGAGEMENT_LOG_LEVEL": "warning",
     })
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -13,7 +13,7 @@ PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "prometheu
 # The alerts the issue asks for, by name (dashboards/prometheus/alerts.yml).
 REQUIRED_ALERTS = {
     "EngagementSchedulerStalled", "EngagementTrendingStale", "EngagementIngestErrors",
-    "EngagementDatabaseUnavailable",
+    "EngagementDatabaseUnavailable", "EngagementViewsCapped",
 }
 
 

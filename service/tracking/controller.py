@@ -17,6 +17,7 @@ from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
 from service.ids import PathId, parse_path_id
+from service.origins import check_origin
 from service.runtime import Runtime, runtime_of
 from service.tracking.answers import TrackAnswer
 from service.tracking.schemas import (
@@ -38,8 +39,8 @@ TRACK_IMPRESSIONS_PATH = "/api/v1/projects/track-impressions/"
 NOT_FOUND = "project not found"
 ONE_YEAR = 365 * 24 * 3600
 # What a track call can answer besides its success (declared so the OpenAPI is complete).
-ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
-ERRORS_NO_404 = error_responses(400, 401, 413, 422, 429, 503)
+ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
+ERRORS_NO_404 = error_responses(400, 401, 403, 413, 422, 429, 503)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _replayed(replayed: bool) -> dict[str, str]:
     return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
-@post(TRACK_VIEW_PATH, operation_id="trackView", status_code=201,
+@post(TRACK_VIEW_PATH, operation_id="trackView", guards=[check_origin], status_code=201,
       operation_class=OptionalBodyOperation, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="deduplicated (this viewer's view is recent) or ignored "
@@ -141,18 +142,26 @@ async def track_view(request: Request, project_id: PathId,
         return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
     viewer = caller.viewer(request, runtime)
     key = await caller.idempotency(request, "trackView", viewer)
-    event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key)
+    fingerprint = None
+    if viewer.user_id is None and runtime.fingerprints is not None and runtime.clients:
+        # Signed-in viewers are deduplicated by user id and never capped by address.
+        fingerprint = runtime.fingerprints.of(runtime.clients.of(request.scope),
+                                              caller.user_agent)
+    event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key,
+                      fingerprint)
     written = await runtime.views.write((event,), key)
     (outcome,) = written.results
     if not written.replayed:
         metrics.count_event("view", source, "skipped" if outcome == "not_found" else outcome)
     if outcome == "not_found":
         raise NotFound(NOT_FOUND, _replayed(written.replayed))
+    if outcome == "capped":  # the same answer as a dedup: the client learns nothing new
+        outcome = "deduplicated"
     status = 201 if outcome == "recorded" else 200
     return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICK_PATH, operation_id="trackClick", status_code=201, responses={
+@post(TRACK_CLICK_PATH, operation_id="trackClick", guards=[check_origin], status_code=201, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS,
@@ -177,7 +186,7 @@ async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Respons
     return _respond(TrackStatus(status="recorded"), 201, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICKS_PATH, operation_id="trackClicks", status_code=201, responses={
+@post(TRACK_CLICKS_PATH, operation_id="trackClicks", guards=[check_origin], status_code=201, responses={
     200: ResponseSpec(TrackClicksOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,
@@ -208,7 +217,8 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
                     runtime, written.replayed)
 
 
-@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", status_code=201, responses={
+@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", guards=[check_origin],
+      status_code=201, responses={
     200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,

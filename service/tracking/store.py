@@ -11,7 +11,7 @@ import psycopg
 
 from service.queries import q
 
-ViewOutcome = Literal["recorded", "deduplicated", "not_found"]
+ViewOutcome = Literal["recorded", "deduplicated", "capped", "not_found"]
 
 
 # A batch's columns go to PostgreSQL as array literals built here: psycopg's list dumper
@@ -57,6 +57,7 @@ class ViewEvent:
     session_hash: str
     source: str
     dedup_key: str
+    fingerprint: str | None = None  # anonymous views only, when the cap is on
 
 
 @dataclass(slots=True)
@@ -79,8 +80,9 @@ class ImpressionEvent:
 
 
 class ViewStore:
-    def __init__(self, dedup_window_seconds: float) -> None:
+    def __init__(self, dedup_window_seconds: float, views_per_fingerprint: int = 0) -> None:
         self.window_seconds = dedup_window_seconds
+        self.cap = views_per_fingerprint
 
     async def flush(self, conn: psycopg.AsyncConnection,
                     events: Sequence[ViewEvent]) -> list[ViewOutcome]:
@@ -98,11 +100,14 @@ class ViewStore:
             "session_keys": text_array([e.session_hash for e in unique]),
             "sources": text_array([e.source for e in unique]),
             "viewer_keys": text_array([e.dedup_key for e in unique]),
+            "fingerprints": text_array([e.fingerprint for e in unique]),
             "window_seconds": self.window_seconds,
+            "cap": self.cap,
         })
         outcome: list[ViewOutcome] = ["not_found"] * len(unique)
-        for ord_, recorded in await cursor.fetchall():
-            outcome[ord_ - 1] = "recorded" if recorded else "deduplicated"
+        for ord_, recorded, capped in await cursor.fetchall():
+            outcome[ord_ - 1] = ("recorded" if recorded else "capped" if capped
+                                 else "deduplicated")
         results: list[ViewOutcome] = []
         seen: set[tuple[int, str]] = set()
         for event in events:

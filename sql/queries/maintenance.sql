@@ -1,6 +1,11 @@
 -- name: prune_dedup
 DELETE FROM view_dedup WHERE last_view_at < now() - make_interval(secs => %(window_seconds)s);
 
+-- name: prune_view_fingerprints
+-- A fingerprint's count is forgotten once its window is over: its next view starts afresh.
+DELETE FROM view_fingerprints
+WHERE window_start < now() - make_interval(secs => %(window_seconds)s);
+
 -- name: delete_old_views
 -- Retention in bounded slices so one run never holds long locks.
 DELETE FROM project_views WHERE ctid = ANY(ARRAY(
