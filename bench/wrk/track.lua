@@ -22,11 +22,9 @@ local click_sources = {"explore_for_you", "explore_trending", "explore_new", "ex
                        "search", "profile", "related"}
 local view_sources = {"explore", "profile", "direct", "search", "embed"}
 
-local headers = {
-  ["Content-Type"] = "application/json",
-  ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                   .. "Chrome/126.0.0.0 Safari/537.36",
-}
+local user_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   .. "Chrome/126.0.0.0 Safari/537.36"
+local headers = {["Content-Type"] = "application/json"}
 
 if scenario ~= "track-click" and scenario ~= "track-view" and scenario ~= "track-clicks" then
   error("SCENARIO must be track-click, track-view or track-clicks, not " .. scenario)
@@ -50,7 +48,11 @@ local function click()
 end
 
 function request()
-  headers["X-Session-Key"] = "wrk-session-" .. math.random(sessions)
+  local session = math.random(sessions)
+  -- A browser of its own per session, as in bench/loadgen.py: all of wrk's load comes from one
+  -- address, and the per-fingerprint view cap (address + User-Agent) would cap most views.
+  headers["User-Agent"] = user_agent .. " s/" .. session
+  headers["X-Session-Key"] = "wrk-session-" .. session
   if scenario == "track-click" then
     return wrk.format("POST", "/api/v1/projects/track-click/", headers, click())
   elseif scenario == "track-clicks" then
