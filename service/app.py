@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +26,7 @@ from service.identity import IdentityResolver
 from service.insights.controller import router as insights_router
 from service.internal.controller import router as internal_router
 from service.origins import OriginPolicy
-from service.ratelimit import ClientAddress, rate_limit_middleware
+from service.ratelimit import ClientAddress, rate_limit_middleware, rate_limiter
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
 from service.settings import Settings, load_settings
@@ -39,6 +41,7 @@ log = logging.getLogger("engagement.app")
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
+    limiter = rate_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -52,6 +55,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # wait=False: the service starts (and /readyz says why) even if the DB is down.
         await pool.open(wait=False)
         await writer_pool.open(wait=False)
+        # The rate limiter's flushes: one small statement every 50 ms at most, on a
+        # connection of their own so a busy request pool never delays them.
+        limiter_pool = limiter_task = None
+        if limiter is not None:
+            limiter_pool = make_pool(settings, min_size=1, max_size=1,
+                                     name="engagement-ratelimit", autocommit=True,
+                                     statement_timeout_ms=1000)
+            await limiter_pool.open(wait=False)
+            limiter_task = asyncio.create_task(limiter.run(limiter_pool),
+                                               name="rate-limit-flush")
         writer_args: dict[str, Any] = {"max_batch": settings.write_batch_max,
                                        "concurrency": settings.write_concurrency,
                                        "max_pending": settings.write_queue_max,
@@ -77,6 +90,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            if limiter_task is not None:
+                limiter_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await limiter_task
+            if limiter_pool is not None:
+                await limiter_pool.close()
             await runtime.views.drain()
             await runtime.clicks.drain()
             await runtime.impressions.drain()
@@ -97,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
-        middleware=rate_limit_middleware(settings),
+        middleware=rate_limit_middleware(settings, limiter),
         request_class=StrictRequest,
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},

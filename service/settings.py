@@ -33,7 +33,7 @@ class Settings:
     demo_page: bool = False
 
     # Abuse and overload (SECURITY.md)
-    rate_limit: str = "50/second;1000/minute"  # per client address and worker; "" = off
+    rate_limit: str = "50/second;1000/minute"  # per client address, service-wide; "" = off
     trusted_proxies: tuple[str, ...] = ()  # peers (IPs, CIDRs) whose X-Forwarded-For is believed
     # Anonymous views of one project one network fingerprint (address + User-Agent) records
     # per dedup window, whatever session keys it sends; 0 = no cap.
