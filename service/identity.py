@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import jwt
 
 from service.errors import Unauthorized
+from service.ids import parse_id
 
 SESSION_COOKIE = "sessionid"
 SESSION_HEADER = "x-session-key"
@@ -53,13 +54,9 @@ class IdentityResolver:
             raise Unauthorized("the bearer token has expired; sign in again") from None
         except jwt.PyJWTError:
             raise Unauthorized("the bearer token is not valid") from None
-        sub = claims.get("sub")
-        try:
-            user_id = int(str(sub))
-        except (TypeError, ValueError):
-            raise Unauthorized("the bearer token's `sub` must be a user id") from None
-        if not 0 < user_id < 2**63:
-            raise Unauthorized("the bearer token's `sub` must be a user id")
+        user_id = parse_id(claims.get("sub"))
+        if user_id is None:
+            raise Unauthorized("the bearer token's `sub` must be a user id in plain digits")
         return user_id
 
     def resolve(self, authorization: str | None, cookies: dict[str, str],
