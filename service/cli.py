@@ -76,8 +76,9 @@ def server_options() -> dict[str, object]:
     """How uvicorn runs the service (bench/ serves its framework baseline the same way)."""
     return {
         "log_level": os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
-        # uvloop and httptools (uvicorn[standard]): the C event loop and HTTP parser.
-        "loop": "uvloop", "http": "httptools",
+        # uvloop and httptools (uvicorn[standard]): the C event loop and HTTP parser; the
+        # protocol bounds header size and read time (service/bounded_http.py).
+        "loop": "uvloop", "http": "service.bounded_http:BoundedHttpToolsProtocol",
         "access_log": False, "proxy_headers": False, "timeout_graceful_shutdown": 10,
     }
 
@@ -90,6 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     created = _prepare_multiprocess_metrics(workers)
+    # The protocol reads its bounds from the environment, in every worker process.
+    os.environ["ENGAGEMENT_MAX_HEADER_BYTES"] = str(settings.max_header_bytes)
+    os.environ["ENGAGEMENT_REQUEST_READ_TIMEOUT_SECONDS"] = str(
+        settings.request_read_timeout_seconds)
     try:
         uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, **server_options())  # type: ignore[arg-type]

@@ -68,6 +68,31 @@ class ServiceUnavailable(EngagementError):
 
 RETRY_AFTER_SECONDS = "2"
 
+# Errors the database raises for a value of one row, not for the state of the server: the
+# request that sent the row is at fault (and validation missed a case); nobody else is.
+ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.CheckViolation,
+              psycopg.errors.NotNullViolation)
+
+
+def rejected_field(exc: psycopg.Error) -> str | None:
+    """The column a refused row names: NOT NULL tells it, a CHECK by `<table>_<column>_check`."""
+    if exc.diag.column_name:
+        return exc.diag.column_name
+    constraint, table = exc.diag.constraint_name, exc.diag.table_name
+    if constraint and table and constraint.startswith(table + "_") and constraint.endswith("_check"):
+        return constraint[len(table) + 1:-len("_check")] or None
+    return None
+
+
+def _refused_row_detail(request: Request, exc: psycopg.Error) -> str:
+    field = rejected_field(exc)
+    log.error("the database refused a value that passed validation on %s %s (%s, %s): %s",
+              request.method, request.url.path, type(exc).__name__, field or "field unknown",
+              (exc.diag.message_primary or "")[:200])
+    if field is None:
+        return "invalid request: the database refused a value of this request"
+    return f"invalid request: the value is not accepted (at `{field}`)"
+
 
 class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
     """Litestar's error shape, as every error answer carries it."""
@@ -126,6 +151,8 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         # Only a hostile body gets here: Litestar decodes JSON before checking its shape,
         # and msgspec refuses nesting deeper than the interpreter's recursion limit.
         status, detail, extra = 400, "the request body is nested too deeply", None
+    elif isinstance(exc, ROW_ERRORS):
+        status, detail, extra = 400, _refused_row_detail(request, exc), None
     elif isinstance(exc, psycopg.OperationalError | TimeoutError):  # PoolTimeout is one
         log.warning("database unavailable: %s", type(exc).__name__)
         status, detail, extra = 503, "the database is unavailable; retry later", None

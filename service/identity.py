@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import jwt
 
 from service.errors import Unauthorized
+from service.ids import parse_id
 
 SESSION_COOKIE = "sessionid"
 SESSION_HEADER = "x-session-key"
@@ -22,6 +23,9 @@ class Viewer:
     user_id: int | None
     session_hash: str  # HMAC of the session key, '' when there is none
     issued_session: str | None = None  # a new et_sid to set on the response
+    # The session is one this service hands out (a new et_sid, or the et_sid cookie sent
+    # back): a browser's retry may come with or without it and is still the same sender.
+    ours: bool = False
 
     @property
     def dedup_key(self) -> str:
@@ -53,13 +57,9 @@ class IdentityResolver:
             raise Unauthorized("the bearer token has expired; sign in again") from None
         except jwt.PyJWTError:
             raise Unauthorized("the bearer token is not valid") from None
-        sub = claims.get("sub")
-        try:
-            user_id = int(str(sub))
-        except (TypeError, ValueError):
-            raise Unauthorized("the bearer token's `sub` must be a user id") from None
-        if not 0 < user_id < 2**63:
-            raise Unauthorized("the bearer token's `sub` must be a user id")
+        user_id = parse_id(claims.get("sub"))
+        if user_id is None:
+            raise Unauthorized("the bearer token's `sub` must be a user id in plain digits")
         return user_id
 
     def resolve(self, authorization: str | None, cookies: dict[str, str],
@@ -70,11 +70,16 @@ class IdentityResolver:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("the Authorization header must be `Bearer <token>`")
             user_id = self.user_from_token(token.strip())
-        session_key = (cookies.get(SESSION_COOKIE) or session_header
-                       or cookies.get(ISSUED_COOKIE) or "")
+        session_key = cookies.get(SESSION_COOKIE) or session_header or ""
+        ours = False
+        if not session_key:
+            session_key = cookies.get(ISSUED_COOKIE) or ""
+            ours = bool(session_key)
         session_key = session_key[:MAX_SESSION_KEY_LENGTH]
         issued = None
         if not session_key and user_id is None:
             issued = session_key = secrets.token_urlsafe(24)
+            ours = True
         session_hash = self.hash_session(session_key) if session_key else ""
-        return Viewer(user_id=user_id, session_hash=session_hash, issued_session=issued)
+        return Viewer(user_id=user_id, session_hash=session_hash, issued_session=issued,
+                      ours=ours)

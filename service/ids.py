@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -27,11 +28,24 @@ PathId = Annotated[str, Parameter(
     schema_extra={"type": OpenAPIType.INTEGER, "minimum": 1, "maximum": MAX_ID})]
 
 
+# Plain ASCII decimal digits and nothing else: int() would also take a sign, spaces,
+# underscores ("7_7") and digits of other scripts ("\uff10\uff17\uff17"), each a second
+# spelling of some other id.
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(raw: object) -> int | None:
+    """A positive 64-bit id written as plain ASCII decimal digits; None for anything else."""
+    if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
 def parse_path_id(raw: str, name: str) -> int:
     """A positive 64-bit id from a path segment, or a 400 naming the parameter."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
-        raise BadRequest(f"`{name}` must be a positive integer, got {raw[:40]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise BadRequest(f"`{name}` must be between 1 and {MAX_ID}")
+    value = parse_id(raw)
+    if value is None:
+        raise BadRequest(f"`{name}` must be an integer between 1 and {MAX_ID} in plain digits, "
+                         f"got {raw[:40]!r}")
     return value

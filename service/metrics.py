@@ -240,6 +240,10 @@ HTTP_IN_PROGRESS = Gauge(
 # requests in flight, kept as they come; _collect_http turns them into the metrics at
 # every flush.
 _HTTP_ANSWERED: list[tuple[str, str, int, float]] = []
+# The method label is one of these or "other": the HTTP parser passes on any token as a
+# method (PROPFIND, MKCOL, made-up ones), and each would add series of its own.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
+                          "CONNECT", "TRACE"})
 _HTTP_IN_FLIGHT: dict[int, tuple[str, Scope]] = {}
 _HTTP_IN_FLIGHT_WRITTEN: dict[tuple[str, str], int] = {}
 
@@ -266,7 +270,10 @@ class HttpMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, status = str(scope.get("method")), 500  # unless an answer starts
+        method = scope.get("method")
+        if method not in HTTP_METHODS:
+            method = "other"
+        status = 500  # unless an answer starts
         on_start = self.on_start
 
         async def capture(message: Message) -> None:

@@ -40,6 +40,10 @@ class Settings:
     views_per_fingerprint: int = 3
     bot_filter: str = "crawlers"  # crawlers | all | off
     security_headers: bool = True
+    # `engagement serve`'s own HTTP reading (service/bounded_http.py): the request line and
+    # headers together, and how long a request may take to arrive from its first byte.
+    max_header_bytes: int = 16 * 1024
+    request_read_timeout_seconds: float = 10.0
 
     # Database
     pool_min_size: int = 2
@@ -179,6 +183,9 @@ def _validate_abuse_limits(s: Settings) -> None:
             ) from None
     if s.views_per_fingerprint < 0:
         raise SettingsError("ENGAGEMENT_VIEWS_PER_FINGERPRINT must be 0 (no cap) or more")
+    if s.max_header_bytes < 1024 or s.request_read_timeout_seconds <= 0:
+        raise SettingsError("ENGAGEMENT_MAX_HEADER_BYTES must be at least 1024 and "
+                            "ENGAGEMENT_REQUEST_READ_TIMEOUT_SECONDS positive")
     if s.write_timeout_seconds <= 0 or s.write_queue_max < 1:
         raise SettingsError("ENGAGEMENT_WRITE_TIMEOUT_SECONDS and ENGAGEMENT_WRITE_QUEUE_MAX "
                             "must be positive")

@@ -203,3 +203,37 @@ def test_expired_keys_are_taken_over_and_pruned(make_settings, db, profile):
     summary = run_job("prune-dedup", JobContext(settings, profile))
     assert "2 idempotency keys pruned" in summary
     assert count(db, "idempotency_keys") == 0
+
+
+@pytest.mark.parametrize(("path", "body", "table"), [
+    (CLICK, {"project_id": 1, "source": "search", "position": 2}, "project_clicks"),
+    (VIEW.format(1), {"source": "explore"}, "project_views"),
+    (CLICKS, {"clicks": [{"project_id": 1, "source": "search"}]}, "project_clicks"),
+])
+def test_anonymous_retry_with_the_issued_cookie_is_a_replay(api, db, path, body, table):
+    """A browser's first try has no cookie; its retry sends back the et_sid that answer set."""
+    api.put_project(1)
+    k = key()
+    api.client.cookies.clear()
+    first = api.client.post(path, json=body, headers={"Idempotency-Key": k})
+    assert first.status_code == 201
+    issued = first.cookies["et_sid"]
+    api.client.cookies.clear()
+    again = api.client.post(path, json=body, headers={"Idempotency-Key": k,
+                                                      "Cookie": f"et_sid={issued}"})
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    api.client.cookies.clear()  # the first answer lost: the retry has no cookie either
+    lost = api.client.post(path, json=body, headers={"Idempotency-Key": k})
+    assert lost.headers["idempotent-replayed"] == "true"
+    assert count(db, table) == 1
+
+
+def test_another_named_session_with_the_same_key_is_still_refused(api, db):
+    api.put_project(1)
+    k = key()
+    body = {"project_id": 1, "source": "search"}
+    assert post(api, CLICK, body, k, session="s1").status_code == 201
+    assert post(api, CLICK, body, k, session="s2").status_code == 422
+    assert count(db, "project_clicks") == 1

@@ -354,3 +354,31 @@ def test_a_route_answered_between_flushes_shows_zero_in_flight(client):
     assert value(text, "engagement_http_requests_in_progress", path="/healthz") == 0
     assert any(name == "engagement_http_requests_in_progress" and ("path", "/healthz") in lab
                for name, lab in samples(text))
+
+
+EXOTIC_METHODS = ["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+                  "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE",
+                  "UNSUBSCRIBE", "PURGE", "LINK", "UNLINK", "BREW", "XYZZY", "get", "Post"]
+
+
+def test_exotic_methods_share_one_method_label(client):
+    """Each method a parser passes on must not add series: they are all `other`."""
+    def http_series() -> set[tuple[str, frozenset[tuple[str, str]]]]:
+        return {key for key in samples(client.get("/metrics").text)
+                if key[0].startswith("engagement_http")}
+
+    for method in ("GET", "POST"):  # the standard ones exist before the count
+        client.request(method, "/no/such/page")
+        client.request(method, "/api/v1/projects/1/track-view/")
+    client.request("PROPFIND", "/no/such/page")
+    client.request("PROPFIND", "/api/v1/projects/1/track-view/")
+    before = http_series()
+    for i, method in enumerate(EXOTIC_METHODS):
+        assert client.request(method, f"/no/such/page/{i}").status_code < 500
+        assert client.request(method, "/api/v1/projects/1/track-view/").status_code < 500
+    after = http_series()
+    assert after == before
+    methods = {dict(labels).get("method") for _, labels in after} - {None}
+    assert "other" in methods
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT",
+                       "TRACE", "other"}

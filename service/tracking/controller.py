@@ -98,9 +98,11 @@ class _Caller:
         if raw is None:  # the common case costs nothing more
             return None
         # The same key may only repeat the same ask: same path, same body, same viewer as
-        # sent by the client (a session key we issued ourselves differs on every try).
+        # sent by the client. A session we issue is not part of it: a browser's first try
+        # has none (we issue one), its retry sends back the et_sid that answer set, or
+        # none again if that answer was lost; the key itself tells this browser's ask.
         who = (f"u:{viewer.user_id}" if viewer.user_id is not None
-               else "" if viewer.issued_session else f"s:{viewer.session_hash}")
+               else "" if viewer.ours else f"s:{viewer.session_hash}")
         return parse_key(raw, scope, request.url.path, await request.body(), who)
 
 

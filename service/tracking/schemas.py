@@ -11,7 +11,10 @@ from service.sources import ClickSource, ViewSource
 
 MAX_BATCH_CLICKS = 50
 MAX_BATCH_IMPRESSIONS = 50
-VARIANT_PATTERN = "^[a-z0-9_-]{1,32}$"  # the database CHECK constraints match it
+# The database CHECK's rule, `variant ~ '^[a-z0-9_-]{1,32}$'`, where `$` is the end of the
+# text. msgspec searches with Python's re, whose `$` also matches before a final newline:
+# the lookahead refuses that newline (and reads the same in a JSON Schema / ECMA regex).
+VARIANT_PATTERN = "^[a-z0-9_-]{1,32}(?!\n)$"
 # The feed algorithm an A/B test served; omitted outside experiments.
 Variant = Annotated[str, msgspec.Meta(pattern=VARIANT_PATTERN,
                                       description="A/B variant: 1-32 of a-z 0-9 _ -")]

@@ -33,7 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from service import idempotency
-from service.errors import ServiceUnavailable
+from service.errors import ROW_ERRORS, ServiceUnavailable
 from service.idempotency import IdempotencyKey
 from service.queries import q
 
@@ -172,6 +172,19 @@ class BatchWriter(Generic[T, R]):
                 entry.future.set_result(outcome)
 
     async def _write(self, batch: list[_Entry[T, R]]) -> list[Written[R] | Exception]:
+        """Write the batch; if the database refuses a row, bisect to fail only its request."""
+        try:
+            return await self._write_all(batch)
+        except ROW_ERRORS as exc:
+            # The database refused a row (a CHECK, a NOT NULL, a value it cannot read): that
+            # belongs to the request that sent it, not to the batch. The same rows would fail
+            # again; splitting the batch finds the requests at fault.
+            if len(batch) == 1:  # answered 400 with an ERROR line (errors.handle_exception)
+                return [exc]
+            half = len(batch) // 2
+            return [*await self._write(batch[:half]), *await self._write(batch[half:])]
+
+    async def _write_all(self, batch: list[_Entry[T, R]]) -> list[Written[R] | Exception]:
         loop = asyncio.get_running_loop()
         deadline = min(entry.deadline for entry in batch)
         for attempt in range(1, _ATTEMPTS + 1):
