@@ -236,8 +236,8 @@ class SharedRateLimiter:
                 continue
             width = self._widths[period]
             since = now_ms // width - BUCKETS
-            rows = sorted(window.pending.items()) or [(now_ms // width, 0)]
-            for bucket, hits in rows:
+            pending = sorted(window.pending.items()) or [(now_ms // width, 0)]
+            for bucket, hits in pending:
                 for name, value in (("keys", key), ("periods", period), ("buckets", bucket),
                                     ("hits", hits), ("expires", (bucket + BUCKETS + 1) * width),
                                     ("since", since)):
