@@ -70,6 +70,7 @@ RETRY_AFTER_SECONDS = "2"
 
 # Errors the database raises for a value of one row, not for the state of the server: the
 # request that sent the row is at fault (and validation missed a case); nobody else is.
+EVENT_TABLES = ("project_views", "project_clicks", "project_likes", "project_impressions")
 ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.CheckViolation,
               psycopg.errors.NotNullViolation)
 
@@ -79,8 +80,13 @@ def rejected_field(exc: psycopg.Error) -> str | None:
     if exc.diag.column_name:
         return exc.diag.column_name
     constraint, table = exc.diag.constraint_name, exc.diag.table_name
-    if constraint and table and constraint.startswith(table + "_") and constraint.endswith("_check"):
-        return constraint[len(table) + 1:-len("_check")] or None
+    if not constraint or not constraint.endswith("_check"):
+        return None
+    # On a hypertable the row lands in a chunk (`_hyper_1_2_chunk`), whose inherited CHECK
+    # keeps the hypertable's name: try the event tables' names as well as the one reported.
+    for name in (table, *EVENT_TABLES):
+        if name and constraint.startswith(name + "_"):
+            return constraint[len(name) + 1:-len("_check")] or None
     return None
 
 
