@@ -79,6 +79,9 @@ def test_bench_serve_runs_the_bench_stack_for_wrk_and_counts_what_it_stored():
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.serve", "--projects", "200", "--port", str(port),
          "--ceiling-port", str(ceiling_port)],
+        # bench-serve starts a plain PostgreSQL of its own: a profile meant for the suite's
+        # server (make test-timescale) does not apply to it.
+        env={k: v for k, v in os.environ.items() if k != "ENGAGEMENT_PROFILE"},
         cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     try:
