@@ -169,8 +169,7 @@ def _totals_an_hour_ago(db: stack.Database, ctx: JobContext) -> None:
         conn.execute("SET TIME ZONE 'UTC'")
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         update_window_totals(conn, ctx.settings,
-                             trending_params(ctx.settings, now - timedelta(hours=1)),
-                             changes_logged=True)
+                             trending_params(ctx.settings, now - timedelta(hours=1)))
 
 
 def _job(ctx: JobContext, mode: str) -> None:

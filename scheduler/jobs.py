@@ -91,22 +91,19 @@ def replace_trending(conn: psycopg.Connection, query: str, params: dict[str, obj
 
 
 def update_window_totals(conn: psycopg.Connection, settings: Settings,
-                         params: dict[str, object], *, changes_logged: bool,
-                         blocks_kept: bool | None = None) -> str:
+                         params: dict[str, object], *, blocks_kept: bool = True) -> str:
     """Make trending_window_totals count the window's hours before params' counted_to.
 
     The totals left by the last run (trending_window_state says for which hour) are reused
     within the same hour and shifted (shift_trending_window_totals) when the hour has turned
-    since, provided trending_window_changes shows no statement has rewritten an hour they
-    count. Otherwise, when the window lengths changed, or without that log (the timescale
-    profile's hourly counts are continuous aggregates, which take no triggers), they are
-    rebuilt from the whole window. Runs in the caller's transaction, under the job's
-    advisory lock. Returns "reused", "shifted" or "rebuilt". A rebuild reads trending_blocks
-    where refresh-rollups keeps them (`blocks_kept`, by default wherever changes are logged:
-    the profiles with rollup tables).
+    since, provided trending_window_changes shows nothing has rewritten an hour they count
+    (triggers log the rewrites of the rollup tables; on the timescale profile refresh-rollups
+    logs its refreshes). Otherwise, or when the window lengths changed, they are rebuilt
+    from the whole window, reading trending_blocks as refresh-rollups keeps them (without
+    `blocks_kept`, from the hourly rows alone: the benchmark's comparison). Runs in the
+    caller's transaction, under the job's advisory lock. Returns "reused", "shifted" or
+    "rebuilt".
     """
-    if blocks_kept is None:
-        blocks_kept = changes_logged
     hour: datetime = params["hour"]  # type: ignore[assignment]
     counted_to: datetime = params["counted_to"]  # type: ignore[assignment]
     recent, previous = settings.trending_recent_hours, settings.trending_previous_hours
@@ -119,8 +116,6 @@ def update_window_totals(conn: psycopg.Connection, settings: Settings,
 
     def changes(seen: list[int], counted: datetime) -> tuple[list[int], bool]:
         """Log rows not in `seen`, and whether one rewrote an hour before `counted`."""
-        if not changes_logged:
-            return [], True
         ids, rewritten = conn.execute(q("trending_window_changes"), {  # type: ignore[misc]
             "counted_to": counted, "seen": seen}).fetchone()
         return ids, rewritten
@@ -195,8 +190,7 @@ def compute_trending(ctx: JobContext) -> str:
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         params = trending_params(ctx.settings, now)
         conn.execute(q("lock_trending"))
-        mode = update_window_totals(conn, ctx.settings, params,
-                                    changes_logged=ctx.profile != "timescale")
+        mode = update_window_totals(conn, ctx.settings, params)
         count = replace_trending(conn, q("compute_trending"), params)
         conn.execute(q("record_trending_run"), {"now": now})
     metrics.TRENDING_PROJECTS.set(count)
@@ -215,11 +209,15 @@ def refresh_rollups(ctx: JobContext) -> str:
             finally:
                 conn.execute(q("unlock_rollups_session"))
             lag = materialised_lag(conn)
+        with ctx.connect() as conn:
+            # After the refreshes, which logged the hours they rewrote (caggs/0205).
+            now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+            blocks = update_trending_blocks(conn, ctx.settings, now)
         # Real-time aggregation serves the current hour; the lag is what is not materialised
         # before it, in aggregates that hold data, the same figure in the log and the metric.
         metrics.ROLLUP_LAG.set(lag)
         return (f"{refreshed} continuous aggregates refreshed within raw retention "
-                f"(materialised lag {lag:.0f} s)")
+                f"(materialised lag {lag:.0f} s), {blocks} trending blocks")
     with ctx.connect() as conn:
         conn.execute(q("lock_rollups"))
         claimed = conn.execute(q("claim_invalidations")).fetchall()

@@ -37,9 +37,11 @@ CAGG_SOURCES = {
     "feed_clicks_daily": "project_clicks",
 }
 CAGGS = tuple(CAGG_SOURCES)
+# The aggregates the trending job reads: their refreshes are logged for it.
+TRENDING_CAGGS = ("project_views_hourly", "project_likes_hourly")
 _MIGRATE_LOCK = 7_361_001  # advisory lock key: one `engagement migrate` at a time
-# A refresh policy running in TimescaleDB's own background worker does not take our advisory
-# lock; a refresh overlapping it is refused at once. Wait for it this long, at most.
+# TimescaleDB refuses a refresh overlapping one already running (another process's, which
+# may not hold our advisory lock) at once. Wait for it this long, at most.
 _CONCURRENT_REFRESH_WAIT_SECONDS = 120.0
 
 
@@ -85,7 +87,8 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
 
 
 def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> None:
-    """Chunk interval, refresh, retention and compression policies from the settings."""
+    """Chunk interval, retention and compression policies from the settings, no refresh
+    policies (see below); then the continuous aggregates are brought up to date."""
     chunk = f"{settings.chunk_interval_days} days"
     for table in HYPERTABLES:
         conn.execute("SELECT set_chunk_time_interval(%s::regclass, %s::interval)", (table, chunk))
@@ -100,16 +103,12 @@ def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> No
             (table, f"{settings.compress_after_days} days"),
         )
     for view in CAGGS:
+        # No refresh policy: a policy's refresh cannot log the hours it rewrites, which the
+        # trending job's window totals and blocks rely on. refresh-rollups, run by the
+        # scheduler every ENGAGEMENT_ROLLUP_INTERVAL_SECONDS, refreshes them instead (and
+        # removing the policies earlier releases left behind is part of the upgrade).
         conn.execute("SELECT remove_continuous_aggregate_policy(%s::regclass, if_exists => true)",
                      (view,))
-        # end_offset of one hour keeps the current hour out of materialisation, so the
-        # real-time union always shows it; start_offset stays inside raw retention.
-        conn.execute(
-            "SELECT add_continuous_aggregate_policy(%s::regclass, start_offset => %s::interval, "
-            "end_offset => INTERVAL '1 hour', schedule_interval => %s::interval)",
-            (view, f"{settings.cagg_refresh_start_days} days",
-             f"{settings.cagg_refresh_interval_seconds} seconds"),
-        )
     refresh_continuous_aggregates(conn, settings)
 
 
@@ -138,28 +137,62 @@ def refresh_continuous_aggregates(conn: psycopg.Connection, settings: Settings) 
     """Materialise every complete hour the raw events still hold (the current one stays
     real-time): exactly the buckets TimescaleDB has logged as invalidated there, imports and
     late events included. Counts of hours whose raw events are gone are never touched.
-    Autocommit only. Returns how many aggregates were refreshed."""
+    Autocommit only. Returns how many aggregates were refreshed.
+
+    The refreshes of the hourly views and likes, which the trending job's window totals and
+    blocks sum, are logged for it as the triggers of rollups/0204 and 0205 log rewrites on
+    the other profiles: each refresh is limited to the hours it may change (from the
+    earliest invalidation reaching into its window, or the aggregate's watermark, to the
+    current hour), and those hours are logged before it starts, so a trending run during
+    it reads them afresh, and again once it has committed, so the next run counts what it
+    wrote. An event committed while a refresh runs can only be materialised by it if its
+    hour lies in that logged range; one outside is left for the next refresh.
+    """
     refreshed = 0
     for view in CAGGS:  # hourly before the daily ones built on them
         deadline = time.monotonic() + _CONCURRENT_REFRESH_WAIT_SECONDS
         delay = 0.2
         while True:
             window = refresh_window(conn, settings, view)
+            if window is not None and view in TRENDING_CAGGS:
+                window = _rewritten_range(conn, view, window)
             if window is None:
                 break
             try:
+                if view in TRENDING_CAGGS:
+                    _log_trending_hours(conn, settings, window)
                 conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, "
                              "%s::timestamptz)", (view, *window))
+                if view in TRENDING_CAGGS:
+                    _log_trending_hours(conn, settings, window)
                 refreshed += 1
                 break
             except psycopg.errors.LockNotAvailable:
-                # A policy refresh of an overlapping window is running: it will be done soon.
+                # A refresh of an overlapping window is running (another `engagement
+                # migrate`, or one started by hand): it will be done soon.
                 if time.monotonic() + delay > deadline:
                     raise
                 log.info("%s: a concurrent refresh is running; retrying in %.1fs", view, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
     return refreshed
+
+
+def _rewritten_range(conn: psycopg.Connection, view: str,
+                     window: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:
+    """The part of `window` a refresh of `view` may change for its readers: from the
+    earliest invalidation reaching into it, or the aggregate's watermark (readers see
+    real-time counts from there on), to its end. None when that is empty."""
+    row = conn.execute(q("cagg_rewritten_from"), {"view": view, "start": window[0]}).fetchone()
+    start = row[0] if row and row[0] is not None else window[0]
+    return (start, window[1]) if start < window[1] else None
+
+
+def _log_trending_hours(conn: psycopg.Connection, settings: Settings,
+                        window: tuple[datetime, datetime]) -> None:
+    conn.execute(q("log_trending_hours"), {
+        "start": window[0], "stop": window[1],
+        "previous_hours": settings.trending_previous_hours})
 
 
 def current_profile(database_url: str) -> str | None:

@@ -65,8 +65,6 @@ class Settings:
     # Storage
     chunk_interval_days: int = 1
     raw_retention_days: int = 90
-    cagg_refresh_start_days: int = 30
-    cagg_refresh_interval_seconds: int = 300
     compress_after_days: int = 7
 
     # Trending
@@ -145,11 +143,6 @@ def _field_of(env_name: str) -> str:
 
 
 def _validate(s: Settings) -> None:
-    if s.cagg_refresh_start_days >= s.raw_retention_days:
-        raise SettingsError(
-            "ENGAGEMENT_CAGG_REFRESH_START_DAYS must be shorter than "
-            "ENGAGEMENT_RAW_RETENTION_DAYS, or a refresh would erase counts of dropped raw events"
-        )
     if s.trending_previous_hours <= s.trending_recent_hours:
         raise SettingsError(
             "ENGAGEMENT_TRENDING_PREVIOUS_HOURS must be larger than ENGAGEMENT_TRENDING_RECENT_HOURS"

@@ -114,9 +114,10 @@ def test_prune_dedup_forgets_old_viewers(api, db, database):
 
 
 @pytest.mark.timescale
-def test_scheduler_counts_an_import_older_than_the_refresh_policies_window(api, db, settings):
-    """History older than the policies' 30 days, imported into hours the continuous
-    aggregates have already materialised past, is counted by the running scheduler."""
+def test_scheduler_counts_an_import_older_than_30_days(api, db, settings):
+    """History 40 days old (the refresh policies of earlier releases looked back 30),
+    imported into hours the continuous aggregates have already materialised past, is
+    counted by the running scheduler, the only refresher."""
     from scheduler.jobs import JobContext, run_job
 
     now = datetime.now(UTC)

@@ -154,3 +154,45 @@ FROM (SELECT time_bucket(%(width)s::interval, greatest(
       WHERE hypertable_schema = current_schema() AND hypertable_name = %(table)s
       HAVING min(range_start) IS NOT NULL) AS w
 WHERE w.start < w.stop;
+
+-- name: cagg_rewritten_from
+-- Where a refresh of the continuous aggregate %(view)s from %(start)s on may change what its
+-- readers see, or may materialise what they saw change unlogged, rounded down to its hour:
+-- the earliest invalidation TimescaleDB has logged that reaches into that range (still in
+-- its raw hypertable's log, or moved to its own), or the raw hypertable's invalidation
+-- threshold, from which on events are not logged (readers see them in real time, and the
+-- refresh materialises them); %(start)s at the earliest. Not the aggregate's watermark: that
+-- ends at its last bucket with data, and would have every refresh rewrite the hours since.
+-- Internal times are Unix microseconds.
+SELECT time_bucket(INTERVAL '1 hour', _timescaledb_functions.to_timestamp(greatest(least(
+           (SELECT min(h.lowest_modified_value)
+            FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log AS h
+            WHERE h.hypertable_id = ca.raw_hypertable_id
+              AND h.greatest_modified_value >= w.lo),
+           (SELECT min(m.lowest_modified_value)
+            FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log AS m
+            WHERE m.materialization_id = ca.mat_hypertable_id
+              AND m.greatest_modified_value >= w.lo),
+           t.watermark), w.lo)))
+FROM _timescaledb_catalog.continuous_agg AS ca
+JOIN _timescaledb_catalog.continuous_aggs_invalidation_threshold AS t
+  ON t.hypertable_id = ca.raw_hypertable_id
+CROSS JOIN (SELECT _timescaledb_functions.to_unix_microseconds(%(start)s::timestamptz) AS lo) AS w
+WHERE ca.user_view_schema = current_schema() AND ca.user_view_name = %(view)s;
+
+-- name: log_trending_hours
+-- Profile timescale (caggs/0205): the hours [%(start)s, %(stop)s) a refresh of the hourly
+-- views or likes may rewrite, logged as changed for the trending job, as rollups/0204 and
+-- 0205 log them by trigger on the other profiles: the earliest for its window totals,
+-- each for its blocks. Only hours a trending window may still count: those after the
+-- start of the previous window (%(previous_hours)s hours before the current hour).
+WITH hours AS (
+    SELECT generate_series(greatest(%(start)s::timestamptz,
+                                    date_trunc('hour', now(), 'UTC')
+                                    - make_interval(hours => %(previous_hours)s)),
+                           %(stop)s::timestamptz - INTERVAL '1 hour', INTERVAL '1 hour') AS bucket
+), earliest AS (
+    INSERT INTO trending_window_changes (bucket)
+    SELECT min(bucket) FROM hours HAVING count(*) > 0
+)
+INSERT INTO trending_blocks_changes (bucket) SELECT bucket FROM hours;
