@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from bench import stack
 from scheduler.jobs import JobContext, run_job
 from service.embedded import EmbeddedPostgres, free_port
 from service.migrations import migrate
@@ -75,13 +75,6 @@ def server_url(database_url: str | None) -> Iterator[str]:
     finally:
         cluster.destroy()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _with_db(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(make_conninfo(url))
-    params["dbname"] = dbname
-    auth = str(params.get("user") or "") + (f":{params['password']}" if params.get("password") else "")
-    return f"postgresql://{auth}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{dbname}"
 
 
 def settings_for(url: str) -> Settings:
@@ -188,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.reuse:
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}"')
-        url = _with_db(admin_url, name)
+        url = stack.with_dbname(admin_url, name)
         try:
             settings = settings_for(url)
             profile = migrate(settings, profile=args.profile)

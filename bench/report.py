@@ -66,8 +66,11 @@ def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
                          met=soak["memory_flat"]))
         rows.append(_row("soak: errors", soak["result"]["errors"], "",
                          target="0", met=soak["zero_errors"]))
+    postgres_reuse = {t["projects"]: t["seconds"] for t in out.get("trending", [])
+                      if t.get("profile", "postgres") == "postgres"}
     for t in out.get("trending", []):
         n = t["projects"]
+        profile = t.get("profile", "postgres")
         raw = t.get("raw_seconds")
         base = "same formula from raw events" if raw else ""
         # Every mode of the job carries the targets.
@@ -80,10 +83,16 @@ def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             speedup = _ratio(raw, seconds)
             met = seconds <= 5 if n == 100_000 else None
-            rows.append(_row(f"trending job, {n:,} projects x 48 h ({t['hourly_rows']:,} rows), "
-                             f"{mode}", seconds, "s", base, raw, speedup, ", ".join(targets),
+            rows.append(_row(f"trending job ({profile}), {n:,} projects x 48 h "
+                             f"({t['hourly_rows']:,} rows), {mode}",
+                             seconds, "s", base, raw, speedup, ", ".join(targets),
                              (met is not False) and (speedup is None or speedup >= 20)
                              if (met is not None or raw) else None))
+        if profile != "postgres" and n in postgres_reuse:
+            r = _ratio(t["seconds"], postgres_reuse[n])
+            rows.append(_row(f"  same, {n:,} projects, reusing them, against postgres",
+                             t["seconds"], "s", "postgres, same run", postgres_reuse[n], r,
+                             "<= 1.5x", r is not None and r <= 1.5))
         if t.get("hourly_rebuild_seconds"):
             rows.append(_row(f"  same, {n:,} projects, rebuilding from the hourly rows alone "
                              f"(no blocks)", t["hourly_rebuild_seconds"], "s", base, raw,

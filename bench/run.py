@@ -148,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated project counts for the trending job")
     p.add_argument("--trending-raw-scales", default="10000",
                    help="scales at which the raw-events formula is also timed")
+    p.add_argument("--database-url",
+                   help="a server with TimescaleDB Community preloaded: the trending job is also "
+                        "measured there, on the timescale profile, in a database of its own")
+    p.add_argument("--trending-timescale-scales", default="10000",
+                   help="project counts for the trending job on --database-url (raw events are "
+                        "generated for each: ~2,300 per project)")
     p.add_argument("--only", nargs="*", help="ingest scenarios to run (default: all)")
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--skip-trending", action="store_true")
@@ -167,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_trending:
         out["trending"] = trending.run(
             [int(x) for x in args.trending_scales.split(",") if x],
-            {int(x) for x in args.trending_raw_scales.split(",") if x}, log)
+            {int(x) for x in args.trending_raw_scales.split(",") if x}, log,
+            timescale_url=args.database_url,
+            timescale_scales=[int(x) for x in args.trending_timescale_scales.split(",") if x])
     out["machine"]["load_average_at_end"] = os.getloadavg()
     out["summary"] = report.summarize(out)
     RESULTS.mkdir(exist_ok=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.queries import bq
 from service.embedded import EmbeddedPostgres, free_port
@@ -67,6 +68,42 @@ def database(projects: int, keep: bool = False) -> Iterator[Database]:
         if not keep:
             cluster.destroy()
             shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class ExternalDatabase:
+    """A database of its own on a server the bench did not start (e.g. one with TimescaleDB)."""
+    url: str
+
+    def connect(self, **kwargs: object) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True, **kwargs)  # type: ignore[arg-type]
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """`url` naming database `dbname` instead."""
+    params = conninfo_to_dict(make_conninfo(url))
+    params["dbname"] = dbname
+    auth = str(params.get("user") or "") + (f":{params['password']}" if params.get("password") else "")
+    return f"postgresql://{auth}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{dbname}"
+
+
+@contextmanager
+def external_database(server_url: str, profile: str) -> Iterator[ExternalDatabase]:
+    """A new database on the server at `server_url`, migrated as `profile`; dropped after."""
+    name = f"engagement_bench_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        # The session settings of the bench's own cluster (the server's are the server's).
+        for key in ("work_mem", "maintenance_work_mem"):
+            admin.execute(f'ALTER DATABASE "{name}" SET {key} = \'{PG_SETTINGS[key]}\'')
+    url = with_dbname(server_url, name)
+    try:
+        subprocess.run([sys.executable, "-m", "service.cli", "migrate", "--profile", profile],
+                       check=True, cwd=ROOT, env=service_env(url), stdout=subprocess.DEVNULL)
+        yield ExternalDatabase(url)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def count_rows(conn: psycopg.Connection, table: str) -> int:

@@ -213,8 +213,8 @@ def refresh_rollups(ctx: JobContext) -> str:
             # After the refreshes, which logged the hours they rewrote (caggs/0205).
             now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             blocks = update_trending_blocks(conn, ctx.settings, now)
-        # Real-time aggregation serves the current hour; the lag is what is not materialised
-        # before it, in aggregates that hold data, the same figure in the log and the metric.
+        # The lag: how far materialisation trails the newest raw events, in aggregates that
+        # hold data; the same figure in the log and the metric.
         metrics.ROLLUP_LAG.set(lag)
         return (f"{refreshed} continuous aggregates refreshed within raw retention "
                 f"(materialised lag {lag:.0f} s), {blocks} trending blocks")

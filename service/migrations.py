@@ -115,8 +115,9 @@ def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> No
 def refresh_window(conn: psycopg.Connection, settings: Settings,
                    view: str) -> tuple[datetime, datetime] | None:
     """Where `view` may be refreshed without erasing counts: from the first bucket whose raw
-    events are all still stored to the current bucket, which stays real-time (None: no
-    whole bucket there, or its hypertable holds no chunk: nothing to refresh).
+    events are all still stored to the end of the current bucket, which is materialised as
+    it stands, as the rollup tables hold it on the other profiles (None: no whole bucket
+    there, or its hypertable holds no chunk: nothing to refresh).
 
     A refresh recomputes every invalidated bucket of its window from the raw events, and
     TimescaleDB invalidates the range of every chunk it drops; refreshing a dropped range
@@ -134,16 +135,16 @@ def refresh_window(conn: psycopg.Connection, settings: Settings,
 
 
 def refresh_continuous_aggregates(conn: psycopg.Connection, settings: Settings) -> int:
-    """Materialise every complete hour the raw events still hold (the current one stays
-    real-time): exactly the buckets TimescaleDB has logged as invalidated there, imports and
-    late events included. Counts of hours whose raw events are gone are never touched.
+    """Materialise every hour the raw events still hold, the current one as it stands:
+    exactly the buckets TimescaleDB has logged as invalidated there, imports and late
+    events included, and those past the last refresh. Counts of hours whose raw events are gone are never touched.
     Autocommit only. Returns how many aggregates were refreshed.
 
     The refreshes of the hourly views and likes, which the trending job's window totals and
     blocks sum, are logged for it as the triggers of rollups/0204 and 0205 log rewrites on
     the other profiles: each refresh is limited to the hours it may change (from the
-    earliest invalidation reaching into its window, or the aggregate's watermark, to the
-    current hour), and those hours are logged before it starts, so a trending run during
+    earliest invalidation reaching into its window, or the raw hypertable's invalidation
+    threshold, to the end of the current hour), and those hours are logged before it starts, so a trending run during
     it reads them afresh, and again once it has committed, so the next run counts what it
     wrote. An event committed while a refresh runs can only be materialised by it if its
     hour lies in that logged range; one outside is left for the next refresh.
@@ -181,8 +182,8 @@ def refresh_continuous_aggregates(conn: psycopg.Connection, settings: Settings) 
 def _rewritten_range(conn: psycopg.Connection, view: str,
                      window: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:
     """The part of `window` a refresh of `view` may change for its readers: from the
-    earliest invalidation reaching into it, or the aggregate's watermark (readers see
-    real-time counts from there on), to its end. None when that is empty."""
+    earliest invalidation reaching into it, or the raw hypertable's invalidation threshold
+    (events past it are not logged: readers see them in real time), to its end. None when that is empty."""
     row = conn.execute(q("cagg_rewritten_from"), {"view": view, "start": window[0]}).fetchone()
     start = row[0] if row and row[0] is not None else window[0]
     return (start, window[1]) if start < window[1] else None

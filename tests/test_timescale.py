@@ -63,6 +63,37 @@ def test_latest_partial_hour_is_visible_without_a_refresh(api, db):
                       "WHERE project_id = 1").fetchone() == (1, 1)
 
 
+def test_refresh_materialises_the_current_hour_and_the_next_counts_what_came_after(
+        api, db, settings):
+    """As the rollup tables hold it on the other profiles: the current hour as of the last
+    refresh-rollups, events since then at the next one, and the trending job's window
+    totals reused meanwhile (only the live hours change)."""
+    api.put_project(1, created_at=datetime.now(UTC) - timedelta(days=2))
+    ctx = JobContext(settings, "timescale")
+    now = datetime.now(UTC)
+    views = [{"project_id": 1, "created_at": now.isoformat()}]
+    assert api.import_events(views=views * 2).status_code == 201
+
+    def current_hour():
+        return db.execute("SELECT coalesce(sum(views), 0) FROM project_views_hourly "
+                          "WHERE bucket = date_trunc('hour', now())").fetchone()[0]
+
+    assert current_hour() == 2  # real-time: nothing materialised yet
+    run_job("refresh-rollups", ctx)
+    first = run_job("compute-trending", ctx)
+    assert api.import_events(views=views * 3).status_code == 201
+    assert current_hour() == 2  # materialised as it stood; the 3 wait for the next refresh
+    run_job("refresh-rollups", ctx)
+    assert current_hour() == 5
+    second = run_job("compute-trending", ctx)
+    assert db.execute("SELECT recent_views FROM trending_scores WHERE project_id = 1"
+                      ).fetchone() == (5,)
+    if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) == now.replace(
+            minute=0, second=0, microsecond=0):
+        assert first.endswith("(rebuilt window totals)")
+        assert second.endswith("(reused window totals)")
+
+
 HOURLY_RELATIONS = {  # every hourly relation (project, feed, site, daily) and its rows
     "project_views_hourly": "SELECT bucket, project_id, source, views",
     "project_clicks_hourly": "SELECT bucket, project_id, source, position, clicks",

@@ -9,6 +9,15 @@ TRUNCATE projects, project_views, project_clicks, project_likes, project_views_h
          trending_blocks_changes
     CASCADE;
 
+-- name: hourly_staging_tables
+-- timescale: tables named as the other profiles' hourly rollup tables, for the fill_*_hourly
+-- queries and the raw events generated from them. Temporary, so this session finds them
+-- before the continuous aggregates of the same names.
+CREATE TEMPORARY TABLE project_views_hourly
+    (bucket timestamptz, project_id bigint, source text, views bigint);
+CREATE TEMPORARY TABLE project_likes_hourly
+    (bucket timestamptz, project_id bigint, likes bigint, unlikes bigint);
+
 -- name: make_some_private
 -- One project in twenty is private: trending must leave it out.
 UPDATE projects SET is_private = true WHERE id %% 20 = 0;
@@ -62,13 +71,16 @@ END
 $$;
 
 -- name: fill_raw_views
--- The raw events behind the hourly views of the trending window, spread over each hour.
+-- The raw events behind the hourly views of the hours after %(previous_start)s up to
+-- %(last)s, spread over each hour, in time order as they would have arrived (an index scan
+-- of an hour's events then reads its pages in turn, as in a deployment).
 INSERT INTO project_views (created_at, project_id, user_id, session_key, source)
 SELECT v.bucket + make_interval(secs => i * 3599.0 / v.views), v.project_id, NULL,
        '5f0c6a1e9b2d4c7f8a3e1b6d9c0f2a4e7b1d3c5f', v.source
 FROM project_views_hourly AS v
 CROSS JOIN LATERAL generate_series(1, v.views) AS i
-WHERE v.bucket > %(previous_start)s;
+WHERE v.bucket > %(previous_start)s AND v.bucket <= %(last)s
+ORDER BY 1;
 
 -- name: fill_raw_likes
 INSERT INTO project_likes (created_at, project_id, user_id, action)
@@ -76,7 +88,8 @@ SELECT l.bucket + make_interval(secs => i * 3599.0 / (l.likes + l.unlikes)), l.p
        CASE WHEN i <= l.likes THEN 1 ELSE -1 END
 FROM project_likes_hourly AS l
 CROSS JOIN LATERAL generate_series(1, l.likes + l.unlikes) AS i
-WHERE l.bucket > %(previous_start)s;
+WHERE l.bucket > %(previous_start)s AND l.bucket <= %(last)s
+ORDER BY 1;
 
 -- name: keep_job_scores
 CREATE TEMPORARY TABLE job_scores AS SELECT * FROM trending_scores;

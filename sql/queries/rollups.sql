@@ -120,7 +120,7 @@ GROUP BY d.day, h.source, h.position, h.variant;
 -- name: cagg_materialised_lag
 -- Per continuous aggregate: how far what it has materialised (its source's invalidation
 -- threshold, which every refresh moves up to the newest data) is behind the bucket of the
--- newest raw event, up to the current bucket (real-time aggregation serves that one); the
+-- newest raw event (real-time aggregation serves what lies past the threshold); the
 -- largest, in seconds. Aggregates with no data, and data already materialised, add nothing.
 WITH newest(source, at) AS (
     VALUES ('project_views', (SELECT max(created_at) FROM project_views)),
@@ -142,14 +142,21 @@ LEFT JOIN _timescaledb_catalog.continuous_aggs_invalidation_threshold AS t
 -- name: cagg_refresh_window
 -- The refresh window of a continuous aggregate with buckets of %(width)s reading %(table)s:
 -- from the start of its oldest chunk, but no earlier than the retention cutoff plus
--- %(margin)s, rounded up to a whole bucket, to the start of the current bucket. No row when
+-- %(margin)s, rounded up to a whole bucket, to the end of the current bucket. No row when
 -- that holds no whole bucket or the hypertable has no chunk (see service/migrations.py).
+-- The current bucket is materialised too, as the rollup tables of the other profiles hold
+-- the current hour as of refresh-rollups' last run: readers of the current hour then read
+-- its rows, not every raw event of it aggregated again (a trending run at 10,000 projects
+-- took 0.51 s with the current hour real-time, 0.07 s with it materialised). Events after
+-- a refresh are logged as invalidations and counted by the next one; real-time
+-- aggregation still shows buckets past the newest one materialised (a new hour, until the
+-- first refresh in it).
 SELECT w.start, w.stop
 FROM (SELECT time_bucket(%(width)s::interval, greatest(
                  min(range_start),
                  now() - %(retention)s::interval + %(margin)s::interval)
                + %(width)s::interval - INTERVAL '1 microsecond') AS start,
-             time_bucket(%(width)s::interval, now()) AS stop
+             time_bucket(%(width)s::interval, now()) + %(width)s::interval AS stop
       FROM timescaledb_information.chunks
       WHERE hypertable_schema = current_schema() AND hypertable_name = %(table)s
       HAVING min(range_start) IS NOT NULL) AS w
