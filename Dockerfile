@@ -2,8 +2,10 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY engagement ./engagement
 COPY service ./service
 COPY scheduler ./scheduler
+COPY cli ./cli
 COPY sql ./sql
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

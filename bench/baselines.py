@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from bench.loadgen import CLICK_SOURCES
-from service.embedded import find_bindir
+from cli.dev.embedded import find_bindir
 
 # The row a track-click stores: the same table, columns, kinds of values and triggers.
 PGBENCH_SCRIPT = """\\set pid random(1, {projects})

@@ -42,7 +42,7 @@ def create_app() -> Litestar:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    from service.cli import server_options
+    from cli.main import server_options
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")

@@ -35,11 +35,11 @@ import httpx
 import psycopg
 
 from bench import stack
+from cli.dev.embedded import EmbeddedPostgres, free_port
+from engagement.db.migrations import migrate
+from engagement.db.queries import _NAME
+from engagement.settings import Settings, load_settings
 from scheduler.jobs import JobContext, run_job
-from service.embedded import EmbeddedPostgres, free_port
-from service.migrations import migrate
-from service.queries import _NAME
-from service.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SQL = Path(__file__).resolve().parent / "sql" / "insights.sql"
@@ -135,7 +135,7 @@ def serve(settings: Settings) -> Iterator[str]:
                ENGAGEMENT_SESSION_SECRET=settings.session_secret,
                ENGAGEMENT_RATE_LIMIT="", ENGAGEMENT_LOG_LEVEL="warning")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.queries import _NAME
+from engagement.db.queries import _NAME
 
 _FOLDER = Path(__file__).resolve().parent / "sql"
 

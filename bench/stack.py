@@ -19,7 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.queries import bq
-from service.embedded import EmbeddedPostgres, free_port
+from cli.dev.embedded import EmbeddedPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def database(projects: int, keep: bool = False) -> Iterator[Database]:
     cluster.start()
     try:
         url = cluster.ensure_database("engagement")
-        subprocess.run([sys.executable, "-m", "service.cli", "migrate"], check=True, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "cli.main", "migrate"], check=True, cwd=ROOT,
                        env=service_env(url), stdout=subprocess.DEVNULL)
         db = Database(cluster, url, root)
         with db.connect() as conn:
@@ -98,7 +98,7 @@ def external_database(server_url: str, profile: str) -> Iterator[ExternalDatabas
             admin.execute(f'ALTER DATABASE "{name}" SET {key} = \'{PG_SETTINGS[key]}\'')
     url = with_dbname(server_url, name)
     try:
-        subprocess.run([sys.executable, "-m", "service.cli", "migrate", "--profile", profile],
+        subprocess.run([sys.executable, "-m", "cli.main", "migrate", "--profile", profile],
                        check=True, cwd=ROOT, env=service_env(url), stdout=subprocess.DEVNULL)
         yield ExternalDatabase(url)
     finally:
@@ -177,7 +177,7 @@ def service(db: Database, workers: int, settings: Mapping[str, str] | None = Non
             port: int | None = None) -> AbstractContextManager[Server]:
     """`engagement serve --workers N` as its own process; settings as ENGAGEMENT_* overrides."""
     extra = {f"ENGAGEMENT_{k.upper()}": v for k, v in (settings or {}).items()}
-    return serve([sys.executable, "-m", "service.cli", "serve", "--workers", str(workers)],
+    return serve([sys.executable, "-m", "cli.main", "serve", "--workers", str(workers)],
                  service_env(db.url, **extra), "service", port)
 
 

@@ -23,17 +23,16 @@ import psycopg
 
 from bench import stack
 from bench.queries import bq
-from scheduler.jobs import (
-    JobContext,
+from engagement.db.queries import q
+from engagement.settings import load_settings
+from scheduler.jobs import JobContext, run_job
+from scheduler.trending.window import (
     compute_trending,
     replace_trending,
-    run_job,
     trending_params,
     update_trending_blocks,
     update_window_totals,
 )
-from service.queries import q
-from service.settings import load_settings
 
 HOURS = 60  # the 48-hour window and 12 hours before it, which the job must skip
 # Mean views per (project, hour, source) row: about 37 views per project-hour, so 100,000
@@ -261,7 +260,7 @@ def _job_params(db: DB, ctx: JobContext) -> dict[str, Any]:
     with db.connect() as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         now = conn.execute(q("trending_computed_at")).fetchone()[0]  # type: ignore[index]
-    return trending_params(ctx.settings, now)
+    return trending_params(ctx.settings, now).sql()
 
 
 def _via_view(db: DB, ctx: JobContext) -> float:
@@ -282,17 +281,17 @@ def _raw(db: DB, ctx: JobContext,
             raw_rows = stack.count_rows(conn, "project_views") + stack.count_rows(
                 conn, "project_likes")
         else:
-            raw_rows = _load_raw_from_hourly(conn, params)
+            raw_rows = _load_raw_from_hourly(conn, params.sql())
             log(f"  {raw_rows:,} raw events loaded in {time.perf_counter() - started:.0f} s")
         _forget_totals(db)  # the job's answer from a rebuild, which reads the blocks
         compute_trending(ctx)  # the job's answer, computed as of its own now(): so is ours
         conn.execute(bq("keep_job_scores"))
-        params = _job_params(db, ctx)
+        job_params = _job_params(db, ctx)
         # Each at its fastest: the job turns JIT off, which makes it faster; the raw-events
         # query keeps the server's default, JIT on, which makes it faster (2.8 s against 3.3 s
         # at 10k projects).
         seconds, times = _timed(
-            lambda: _replace_scores(db, bq("trending_from_raw_events"), params, keep=True))
+            lambda: _replace_scores(db, bq("trending_from_raw_events"), job_params, keep=True))
         mismatches = conn.execute(bq("compare_with_raw")).fetchone()[0]  # type: ignore[index]
     log(f"  raw events: median {seconds:.2f} s of {[round(t, 2) for t in times]}; "
         f"{mismatches} rows differ from the job's")

@@ -21,11 +21,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import start_http_server
 
+from engagement.db.migrations import current_profile
+from engagement.db.profiles import profile_named
+from engagement.exposition import exposition_registry
+from engagement.settings import Settings
 from scheduler import metrics
 from scheduler.jobs import JOBS, JobContext, measure_rollup_lag, run_job
-from service.metrics_endpoint import exposition_registry
-from service.migrations import current_profile
-from service.settings import Settings
 
 log = logging.getLogger("engagement.scheduler")
 
@@ -40,7 +41,7 @@ def job_intervals(settings: Settings, profile: str) -> dict[str, int]:
         # late events older than the policies' 30 days included) within raw retention.
         "refresh-rollups": settings.rollup_interval_seconds,
     }
-    if profile != "timescale":  # there retention is the database's own policy
+    if profile_named(profile).retention_job:  # not where it is the database's own policy
         intervals["retention"] = settings.retention_interval_seconds
     return intervals
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
+from engagement.db.pool import make_pool
+from engagement.settings import Settings, load_settings
 from service import metrics, metrics_endpoint
 from service.bots import is_bot
 from service.browser_client import cors_config, static_files_router
-from service.db import make_pool
-from service.demo_page import demo_router
 from service.errors import handle_exception
 from service.fingerprint import Fingerprinter
 from service.gc_tuning import tune_for_serving
@@ -29,7 +30,6 @@ from service.origins import OriginPolicy
 from service.ratelimit import ClientAddress, rate_limit_middleware, rate_limiter
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
-from service.settings import Settings, load_settings
 from service.strict_body import StrictRequest
 from service.tracking import controller as tracking
 from service.tracking.store import ViewStore, flush_clicks, flush_impressions
@@ -39,7 +39,9 @@ from service.trending.controller import list_trending
 log = logging.getLogger("engagement.app")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *,
+               routers: Sequence[ControllerRouterHandler] = ()) -> Litestar:
+    """The service; `routers` are mounted beside its own (the demo page, in development)."""
     settings = settings or load_settings()
     limiter = rate_limiter(settings)
 
@@ -112,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             readyz,
             metrics_endpoint.metrics,
             static_files_router(),
-            *([demo_router()] if settings.demo_page else []),
+            *routers,
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],

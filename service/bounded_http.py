@@ -18,7 +18,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.settings import Settings
+from engagement.settings import Settings
 
 log = logging.getLogger("engagement.http")
 

@@ -11,7 +11,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response.file import ASGIFileResponse
 from litestar.static_files import create_static_files_router
 
-from service.settings import Settings
+from engagement.settings import Settings
 
 log = logging.getLogger("engagement.browser")
 
@@ -42,7 +42,7 @@ def _media_type(response: ASGIFileResponse) -> ASGIFileResponse:
 
 
 def static_files_router() -> Router:
-    """/static/: tracking.js, its TypeScript declarations, the demo page's assets."""
+    """/static/: tracking.js and its TypeScript declarations."""
     return create_static_files_router(
         path=STATIC_PATH,
         directories=[STATIC_DIR],

@@ -6,8 +6,8 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
 
-from service.db import PROFILES
-from service.queries import q
+from engagement.db.profiles import PROFILES
+from engagement.db.queries import q
 from service.runtime import runtime_of
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import psycopg
 
+from engagement.db.queries import q
 from service.errors import BadRequest, UnprocessableContent
-from service.queries import q
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"

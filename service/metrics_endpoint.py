@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 from litestar import Request, Response, get
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engagement.exposition import exposition_registry
 from service import metrics as service_metrics
 from service.runtime import runtime_of
 
 DATABASE_UP = "engagement_database_up"
 PROBE_TIMEOUT_SECONDS = 1.0
-
-
-def exposition_registry() -> CollectorRegistry:
-    """The registry to expose: every worker's files in multiprocess mode, else this process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
 
 
 class DatabaseUp(Collector):

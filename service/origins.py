@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from engagement.settings import Settings
 from service.browser_client import cors_config
 from service.errors import Forbidden
-from service.settings import Settings
 
 
 class OriginPolicy:

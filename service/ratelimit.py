@@ -35,9 +35,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import Counter
 from psycopg_pool import AsyncConnectionPool
 
+from engagement.db.queries import q
+from engagement.settings import Settings
 from service.errors import TooManyRequests
-from service.queries import q
-from service.settings import Settings
 
 log = logging.getLogger("engagement.ratelimit")
 

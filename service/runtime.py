@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from litestar import Request
 from psycopg_pool import AsyncConnectionPool
 
+from engagement.settings import Settings
 from service.fingerprint import Fingerprinter
 from service.identity import IdentityResolver
 from service.ratelimit import ClientAddress
-from service.settings import Settings
 from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent, ViewOutcome
 from service.tracking.writer import BatchWriter
 

@@ -19,10 +19,10 @@ import pytest
 from litestar.testing import TestClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from cli.dev.embedded import EmbeddedPostgres
+from engagement.db.migrations import migrate
+from engagement.settings import Settings, load_settings
 from service.app import create_app
-from service.embedded import EmbeddedPostgres
-from service.migrations import migrate
-from service.settings import Settings, load_settings
 from tests.support import Api
 
 TEST_SECRETS = {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from service.embedded import free_port
-from service.settings import Settings
+from cli.dev.embedded import free_port
+from engagement.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def service_process(settings: Settings, *, workers: int = 1, port: int | None = 
     """`engagement serve` on a free loopback port; yields its base URL."""
     port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers)],
         env=process_env(settings, **extra_env), cwd=ROOT,
     )
@@ -81,4 +81,4 @@ def scheduler_process(settings: Settings, *, metrics_port: int = 0,
                       **extra_env: str) -> subprocess.Popen[bytes]:
     """`engagement scheduler` (caller stops it); metrics_port 0 turns its /metrics off."""
     env = process_env(settings, ENGAGEMENT_SCHEDULER_PORT=str(metrics_port), **extra_env)
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"], env=env, cwd=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler"], env=env, cwd=ROOT)

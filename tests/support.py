@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from litestar.testing import TestClient
 
-from service.settings import Settings
+from engagement.settings import Settings
 
 
 def user_token(settings: Settings, user_id: int, *, expires_in: float = 3600,
@@ -69,8 +69,8 @@ def run_retention(db: Any, settings: Settings, profile: str) -> None:
     """Raw retention as the profile runs it with `settings`' raw_retention_days: the
     retention job, or on timescale the TimescaleDB retention policies `engagement migrate`
     sets from the settings, each run once with CALL run_job (not waiting for the workers)."""
+    from engagement.db.migrations import migrate
     from scheduler.jobs import JobContext, run_job
-    from service.migrations import migrate
 
     if profile != "timescale":
         run_job("retention", JobContext(settings, profile))

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
+from engagement.settings import Settings
 from service.app import create_app
 from service.ratelimit import ClientAddress, limit_key
-from service.settings import Settings
 from tests.processes import service_process
 from tests.support import Api
 
@@ -278,7 +278,7 @@ def test_a_minute_limit_with_two_workers_lets_in_the_limit(settings, db):
 
 
 def test_without_the_database_each_worker_still_limits_and_never_fails(make_settings):
-    from service.embedded import free_port
+    from cli.dev.embedded import free_port
 
     settings = make_settings(rate_limit="3/minute",
                              database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")

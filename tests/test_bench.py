@@ -20,7 +20,7 @@ import pytest
 
 from bench.search import Step
 from bench.serve import READY, WRK_SCRIPT
-from service.embedded import free_port
+from cli.dev.embedded import free_port
 from tests.processes import ROOT, stop, wait_until_healthy
 
 pytestmark = pytest.mark.slow

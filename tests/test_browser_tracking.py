@@ -51,7 +51,7 @@ class Service:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+                [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

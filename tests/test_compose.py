@@ -23,8 +23,8 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from service.cli import build_parser
-from service.migrations import migrate
+from cli.main import build_parser
+from engagement.db.migrations import migrate
 from tests.test_dashboards import expand, sql_queries
 
 ROOT = Path(__file__).resolve().parents[1]

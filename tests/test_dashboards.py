@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.dev.demo import chunks, history, sample_projects
 from scheduler.jobs import JobContext, run_job
-from service.demo import chunks, history, sample_projects
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "dashboards" / "grafana"

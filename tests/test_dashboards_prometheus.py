@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from service.demo import run_demo
-from service.embedded import free_port
+from cli.dev.demo import run_demo
+from cli.dev.embedded import free_port
 from tests.conftest import Server, Template, _copy, _drop, _settings_for
 from tests.processes import scheduler_process, service_process, stop, wait_until_healthy
 from tests.test_dashboards import promql_queries

@@ -21,10 +21,10 @@ import httpx
 import psycopg
 import pytest
 
-from service.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from engagement.db.migrations import migrate
+from engagement.settings import Settings
 from service.identity import IdentityResolver
-from service.migrations import migrate
-from service.settings import Settings
 from tests.processes import service_process
 
 pytestmark = pytest.mark.slow

@@ -34,9 +34,9 @@ import httpx
 import psycopg
 import pytest
 
-from service.embedded import EmbeddedPostgres, EmbeddedPostgresError, free_port
-from service.migrations import migrate
-from service.settings import Settings
+from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError, free_port
+from engagement.db.migrations import migrate
+from engagement.settings import Settings
 from tests.conftest import _settings_for
 from tests.processes import ROOT, process_env, stop, wait_until_healthy
 
@@ -105,7 +105,7 @@ def service(cluster: Cluster) -> Iterator[Service]:
     port = free_port()
     env = process_env(cluster.settings, ENGAGEMENT_LOG_LEVEL="error")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "2"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -121,7 +121,7 @@ def start_scheduler(cluster: Cluster) -> subprocess.Popen[bytes]:
                       ENGAGEMENT_ROLLUP_INTERVAL_SECONDS="1",
                       ENGAGEMENT_PRUNE_INTERVAL_SECONDS="1",
                       ENGAGEMENT_TRENDING_INTERVAL_SECONDS="2")
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler"], env=env,
                             cwd=ROOT)
 
 

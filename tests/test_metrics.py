@@ -15,8 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.demo import run_demo
-from service.embedded import free_port
+from cli.dev.demo import run_demo
+from cli.dev.embedded import free_port
 from tests.processes import scheduler_process, service_process, stop, wait_until_healthy
 
 # ARCHITECTURE §7: every family the two /metrics endpoints must expose.

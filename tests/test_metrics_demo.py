@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from service.cli import main
-from service.demo import daily_rhythm, feed_position, run_demo
+from cli.dev.demo import daily_rhythm, feed_position, run_demo
+from cli.main import main
 from tests.processes import service_process
 
 
@@ -48,7 +48,7 @@ def test_demo_needs_the_service_token(monkeypatch, tmp_path, capsys):
 
 
 def test_demo_reports_an_unreachable_service(monkeypatch, capsys):
-    from service.embedded import free_port
+    from cli.dev.embedded import free_port
 
     monkeypatch.setenv("ENGAGEMENT_SERVICE_TOKEN", "x")
     assert main(["demo", "--url", f"http://127.0.0.1:{free_port()}", "--no-jobs"]) == 1

@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from yoyo import get_backend, read_migrations
 
-from service.embedded import find_bindir
-from service.migrations import _folders, _yoyo_url, migrate
-from service.settings import SettingsError, load_settings
+from cli.dev.embedded import find_bindir
+from engagement.db.migrations import _folders, _yoyo_url, migrate
+from engagement.settings import SettingsError, load_settings
 
 
 def schema_of(url: str) -> str:
@@ -85,7 +85,7 @@ def test_cli_stops_with_a_message_naming_the_missing_setting():
 
     env = {k: v for k, v in os.environ.items()
            if k != "DATABASE_URL" and not k.startswith("ENGAGEMENT_")}
-    out = subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=env,
+    out = subprocess.run([sys.executable, "-m", "cli.main", "migrate"], env=env,
                          capture_output=True, text=True)
     assert out.returncode != 0
     assert "DATABASE_URL" in out.stderr
@@ -98,6 +98,6 @@ def test_info_reports_the_recorded_profile(database, profile):
     from tests.conftest import TEST_SECRETS
 
     env = {**os.environ, **TEST_SECRETS, "DATABASE_URL": database}
-    out = subprocess.run([sys.executable, "-m", "service.cli", "info"], env=env,
+    out = subprocess.run([sys.executable, "-m", "cli.main", "info"], env=env,
                          capture_output=True, text=True, check=True)
     assert f"profile: {profile}" in out.stdout

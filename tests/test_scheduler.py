@@ -81,7 +81,7 @@ def test_job_intervals_follow_the_profile(settings):
 
 def run_job_cli(database, name):
     env = {**os.environ, **TEST_SECRETS, "DATABASE_URL": database}
-    return subprocess.run([sys.executable, "-m", "service.cli", "run-job", name], env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", "run-job", name], env=env,
                           capture_output=True, text=True, cwd=ROOT)
 
 

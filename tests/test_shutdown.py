@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.embedded import free_port
+from cli.dev.embedded import free_port
 from tests.processes import ROOT, process_env, stop, wait_until_healthy
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_sigterm_drains_in_flight_requests(settings, db):
     db.execute("INSERT INTO projects VALUES (1, 1, false, now(), NULL)")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port",
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port",
          str(port), "--workers", "2"],
         env=process_env(settings, ENGAGEMENT_WRITE_TIMEOUT_SECONDS="10"), cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -77,7 +77,7 @@ def start_scheduler(settings, grace: float) -> subprocess.Popen[bytes]:  # type:
     env = process_env(settings, ENGAGEMENT_LOG_LEVEL="info", ENGAGEMENT_SCHEDULER_PORT="0",
                       ENGAGEMENT_LEADER_POLL_SECONDS="0.2",
                       ENGAGEMENT_SCHEDULER_SHUTDOWN_GRACE_SECONDS=str(grace))
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler"], env=env,
                             cwd=ROOT, stderr=subprocess.PIPE)
 
 

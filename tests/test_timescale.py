@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engagement.db.migrations import migrate
 from scheduler.jobs import JobContext, materialised_lag, run_job
-from service.migrations import migrate
 
 pytestmark = pytest.mark.timescale
 

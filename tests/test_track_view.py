@@ -201,7 +201,7 @@ def test_out_of_range_project_id_is_400(api):
 def test_no_raw_session_id_anywhere_in_the_database(api, database):
     import subprocess
 
-    from service.embedded import find_bindir
+    from cli.dev.embedded import find_bindir
 
     api.put_project(1)
     raw = "RAW-SESSION-abc123-should-never-be-stored"

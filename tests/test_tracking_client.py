@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
+from cli.dev.demo_page import DEMO_PROJECTS, create_demo_app
 from service.app import create_app
-from service.demo_page import DEMO_PROJECTS
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_TESTS = sorted((ROOT / "tests" / "js").glob("*.test.mjs"))
@@ -109,7 +109,7 @@ def test_demo_page_is_off_by_default(client):
 
 @pytest.fixture
 def demo_client(make_settings):
-    with TestClient(create_app(make_settings(demo_page=True))) as test_client:
+    with TestClient(create_demo_app(make_settings(demo_page=True))) as test_client:
         yield test_client
 
 
@@ -117,7 +117,7 @@ def test_demo_page_registers_its_projects_and_serves_both_pages(demo_client, db,
     feed = demo_client.get("/demo/")
     assert feed.status_code == 200
     assert feed.headers["content-type"].startswith("text/html")
-    assert "/static/demo/demo.js" in feed.text
+    assert "/demo/assets/demo.js" in feed.text
     # the project page's view source comes from the referrer: the page must not suppress it
     assert feed.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     ids = [row[0] for row in db.execute("SELECT id FROM projects ORDER BY id")]
@@ -125,7 +125,7 @@ def test_demo_page_registers_its_projects_and_serves_both_pages(demo_client, db,
     assert demo_client.get("/demo/projects/9003/").status_code == 200
     listed = demo_client.get("/demo/projects.json").json()
     assert [p["id"] for p in listed] == ids
-    assert demo_client.get("/static/demo/demo.js").status_code == 200
+    assert demo_client.get("/demo/assets/demo.js").status_code == 200
 
 
 def test_demo_seed_leaves_existing_projects_alone(demo_client, db, settings):

@@ -35,7 +35,7 @@ def rewrite_hour(conn, settings, profile, relation, bucket, add):
         conn.execute(f"UPDATE project_{relation}_hourly SET {column} = {column} + %s "
                      "WHERE bucket = %s", (add, bucket))
         return
-    from service.migrations import refresh_continuous_aggregates
+    from engagement.db.migrations import refresh_continuous_aggregates
 
     if relation == "views":
         conn.execute("INSERT INTO project_views (created_at, project_id, source) "
@@ -449,7 +449,7 @@ def build_totals_as_of(database, settings, profile, at):
     """The totals as an earlier run of the job would have left them (at `at`)."""
     import psycopg
 
-    from scheduler.jobs import trending_params, update_window_totals
+    from scheduler.trending.window import trending_params, update_window_totals
 
     with psycopg.connect(database) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
@@ -502,8 +502,8 @@ def test_a_rewrite_that_lands_just_before_the_shift_reads_makes_it_rebuild(
     the shift would subtract the new count from totals holding the old one."""
     import psycopg
 
-    from scheduler.jobs import trending_params, update_window_totals
-    from service.queries import q
+    from engagement.db.queries import q
+    from scheduler.trending.window import trending_params, update_window_totals
 
     now = datetime.now(UTC)
     projects, views, likes = every_hour_scenario(api, now, seed=9)
@@ -525,7 +525,7 @@ def test_a_rewrite_that_lands_just_before_the_shift_reads_makes_it_rebuild(
         conn.execute("SET TIME ZONE 'UTC'")
         at = conn.execute("SELECT now()").fetchone()[0]
         params = trending_params(settings, at)
-        if params["hour"] != hour_of(now):
+        if params.hour != hour_of(now):
             pytest.skip("the hour turned while the test ran")
         mode = update_window_totals(RewriteBeforeShift(conn), settings, params)
     assert mode == "rebuilt"

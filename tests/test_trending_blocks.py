@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from scheduler import trending_blocks as tb
-from scheduler.jobs import JobContext, run_job, trending_params, update_trending_blocks, update_window_totals
+from scheduler.jobs import JobContext, run_job
+from scheduler.trending import blocks as tb
+from scheduler.trending.window import trending_params, update_trending_blocks, update_window_totals
 from tests.test_trending import every_hour_scenario, hour_of, rewrite_hour, send, totals
 
 H = timedelta(hours=1)
@@ -192,7 +193,7 @@ def test_a_block_made_stale_after_the_job_planned_is_read_as_its_hours(api, data
                                                                        settings, profile):
     """A change committed between the job's read of the blocks' state and its read of the
     blocks: the statement checks the plan again in its own snapshot."""
-    from service.queries import q
+    from engagement.db.queries import q
 
     now = datetime.now(UTC)
     every_hour_scenario(api, now, seed=21)

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from litestar.testing import TestClient
 
+from engagement.db.pool import make_pool
 from service.app import create_app
-from service.db import make_pool
 from service.tracking.store import ClickEvent, ViewEvent, ViewStore, flush_clicks
 
 # One-event batches, as the writers send them under light load. psycopg prepares a

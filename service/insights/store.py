@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import psycopg
 
+from engagement.db.queries import q
 from service.insights.schemas import HeatmapKind
 from service.insights.window import Window
-from service.queries import q
 
 _HEATMAP_QUERIES: dict[tuple[HeatmapKind, bool], str] = {
     ("views", False): "heatmap_views_site",

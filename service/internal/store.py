@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from engagement.db.queries import q
 from service.internal.schemas import ImportIn
-from service.queries import q
 
 ACTIONS = {"like": 1, "unlike": -1}
 

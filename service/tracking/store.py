@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 import psycopg
 
-from service.queries import q
+from engagement.db.queries import q
 
 ViewOutcome = Literal["recorded", "deduplicated", "capped", "not_found"]
 

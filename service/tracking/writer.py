@@ -32,10 +32,10 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
+from engagement.db.queries import q
 from service import idempotency
 from service.errors import ROW_ERRORS, ServiceUnavailable
 from service.idempotency import IdempotencyKey
-from service.queries import q
 
 T = TypeVar("T")
 R = TypeVar("R")

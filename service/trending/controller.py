@@ -9,8 +9,8 @@ import msgspec
 from litestar import Request, get
 from litestar.params import QueryParameter
 
+from engagement.db.queries import q
 from service.errors import error_responses
-from service.queries import q
 from service.runtime import runtime_of
 
 TRENDING_PATH = "/api/v1/trending/"

@@ -143,7 +143,7 @@ LEFT JOIN _timescaledb_catalog.continuous_aggs_invalidation_threshold AS t
 -- The refresh window of a continuous aggregate with buckets of %(width)s reading %(table)s:
 -- from the start of its oldest chunk, but no earlier than the retention cutoff plus
 -- %(margin)s, rounded up to a whole bucket, to the end of the current bucket. No row when
--- that holds no whole bucket or the hypertable has no chunk (see service/migrations.py).
+-- that holds no whole bucket or the hypertable has no chunk (see engagement/db/migrations.py).
 -- The current bucket is materialised too, as the rollup tables of the other profiles hold
 -- the current hour as of refresh-rollups' last run: readers of the current hour then read
 -- its rows, not every raw event of it aggregated again (a trending run at 10,000 projects

@@ -4,7 +4,7 @@
 -- from blocks here too. The hourly views and likes are continuous aggregates, which take no
 -- triggers; instead refresh-rollups, the only refresher of the aggregates on this profile,
 -- logs the hours each refresh may rewrite before it runs and again after it (see
--- service/migrations.py, refresh_continuous_aggregates). The tables are the same as there.
+-- engagement/db/migrations.py, refresh_continuous_aggregates). The tables are the same as there.
 
 CREATE TABLE trending_window_changes (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,4 +1,4 @@
-"""The connection pool and the storage profile of a database."""
+"""The service's connection pools."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import select
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from service.settings import Settings
+from engagement.settings import Settings
 
-PROFILES = ("timescale", "timescale-apache", "postgres")
 RECONNECT_GIVE_UP_SECONDS = 5.0
 
 
@@ -72,28 +71,3 @@ def make_pool(settings: Settings, *, min_size: int | None = None,
         # service is back within a couple of seconds of the database, however long it was away.
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
-
-
-def detect_profile(conn: psycopg.Connection) -> str:
-    """timescale (Community), timescale-apache, or postgres, from what the server has loaded."""
-    loaded = conn.execute(
-        "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
-    ).fetchone()
-    if not loaded:
-        preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-        ).fetchone()
-        if not (available and preloaded and "timescaledb" in preloaded[0]):
-            return "postgres"
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    license_row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-    return "timescale" if license_row and license_row[0] == "timescale" else "timescale-apache"
-
-
-def recorded_profile(conn: psycopg.Connection) -> str | None:
-    """The profile `engagement migrate` recorded, or None before the first migration."""
-    if conn.execute("SELECT to_regclass('engagement_meta')").fetchone() == (None,):
-        return None
-    row = conn.execute("SELECT value FROM engagement_meta WHERE key = 'profile'").fetchone()
-    return row[0] if row else None

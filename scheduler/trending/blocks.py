@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from service.queries import q
+from engagement.db.queries import q
 
 SIZES = (2, 4, 8, 16)  # hours; each is twice the one before, so a block sums two halves
 HOUR = timedelta(hours=1)

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.settings import SettingsError, load_settings
+from engagement.settings import SettingsError, load_settings
 
 log = logging.getLogger("engagement.cli")
 
@@ -31,7 +31,7 @@ def _setup_logging() -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from service.migrations import migrate
+    from engagement.db.migrations import migrate
 
     profile = migrate(load_settings(), profile=args.profile or os.environ.get("ENGAGEMENT_PROFILE"))
     print(f"migrated; profile={profile}")
@@ -41,7 +41,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_info(_: argparse.Namespace) -> int:
     import psycopg
 
-    from service.db import detect_profile, recorded_profile
+    from engagement.db.profiles import detect_profile, recorded_profile
 
     settings = load_settings()
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
@@ -96,7 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["ENGAGEMENT_REQUEST_READ_TIMEOUT_SECONDS"] = str(
         settings.request_read_timeout_seconds)
     try:
-        uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port,
+        # The demo page lives outside the production app (cli/dev/demo_page.py).
+        app = "cli.dev.demo_page:app_from_env" if settings.demo_page else "service.app:app_from_env"
+        uvicorn.run(app, factory=True, host=host, port=port,
                     workers=workers, **server_options())  # type: ignore[arg-type]
     finally:
         if created:
@@ -112,8 +114,8 @@ def cmd_scheduler(_: argparse.Namespace) -> int:
 
 
 def cmd_run_job(args: argparse.Namespace) -> int:
+    from engagement.db.migrations import current_profile
     from scheduler.jobs import JOBS, JobContext, run_job
-    from service.migrations import current_profile
 
     if args.name not in JOBS:
         print(f"unknown job {args.name!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)
@@ -160,8 +162,8 @@ def _dev_secrets() -> dict[str, str]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from service.embedded import EmbeddedPostgres
-    from service.migrations import migrate
+    from cli.dev.embedded import EmbeddedPostgres
+    from engagement.db.migrations import migrate
 
     env = dict(os.environ)
     env.update(_dev_secrets())
@@ -177,7 +179,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     _write_dev_env({**_read_dev_env(), "DATABASE_URL": env["DATABASE_URL"]})
     os.environ.update(env)
     profile = migrate(load_settings(), profile=env.get("ENGAGEMENT_PROFILE"))
-    exe = [sys.executable, "-m", "service.cli"]
+    exe = [sys.executable, "-m", "cli.main"]
     serve = [*exe, "serve", "--port", str(args.port), "--workers", str(args.workers)]
     children = [subprocess.Popen(serve, env=env), subprocess.Popen([*exe, "scheduler"], env=env)]
     scheduler_port = env.get("ENGAGEMENT_SCHEDULER_PORT", "9100")
@@ -220,7 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import httpx
     import psycopg
 
-    from service.demo import DemoError, run_demo
+    from cli.dev.demo import DemoError, run_demo
 
     # Next to `make run`, the token it generated is in .engagement/dev.env.
     dev_env = DEV_DIR / "dev.env"

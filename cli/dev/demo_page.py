@@ -1,4 +1,6 @@
-"""The demo page (ENGAGEMENT_DEMO_PAGE): an explore feed and project pages wired with tracking.js.
+"""The demo page (ENGAGEMENT_DEMO_PAGE, on in `engagement dev`): an explore feed and project
+pages wired with tracking.js, in an app of its own that mounts them beside the service's
+routes, so the production app never loads this module.
 
 It needs projects to track, so the first page load registers the demo projects (ids 9001-9012)
 that are missing; existing projects with those ids are left as they are.
@@ -8,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.params import FromPath
+from litestar.static_files import create_static_files_router
 
-from service.browser_client import STATIC_DIR
+from engagement.settings import Settings
+from service.app import create_app
 from service.internal import store
 from service.runtime import Runtime, runtime_of
 
 DEMO_PATH = "/demo"
-PAGES = STATIC_DIR / "demo"
+PAGES = Path(__file__).parent / "static" / "demo"
 HTML = "text/html; charset=utf-8"
 
 
@@ -108,5 +113,18 @@ async def projects() -> tuple[DemoProject, ...]:
 
 
 def demo_router() -> Router:
-    """The /demo/ routes; mounted only when ENGAGEMENT_DEMO_PAGE is on."""
-    return Router(DEMO_PATH, route_handlers=[feed, project, projects], include_in_schema=False)
+    """The /demo/ routes: the pages, the projects they show, their script and style."""
+    assets = create_static_files_router(path="/assets", directories=[PAGES], name="demo-assets",
+                                        include_in_schema=False)
+    return Router(DEMO_PATH, route_handlers=[feed, project, projects, assets],
+                  include_in_schema=False)
+
+
+def create_demo_app(settings: Settings | None = None) -> Litestar:
+    """The service with the demo page mounted."""
+    return create_app(settings, routers=[demo_router()])
+
+
+def app_from_env() -> Litestar:
+    """ASGI entry point for `engagement serve` with ENGAGEMENT_DEMO_PAGE on."""
+    return create_demo_app()

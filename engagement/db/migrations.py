@@ -10,18 +10,12 @@ from importlib import resources
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from service.db import PROFILES, detect_profile, recorded_profile
-from service.queries import q
-from service.settings import Settings
+from engagement.db.profiles import TIMESCALE, detect_profile, profile_named, recorded_profile
+from engagement.db.queries import q
+from engagement.settings import Settings
 
 log = logging.getLogger("engagement.migrate")
 
-# Which migration folders make up each profile, in order.
-SOURCES = {
-    "postgres": ("core", "rollups", "views"),
-    "timescale-apache": ("core", "hypertables", "rollups", "views"),
-    "timescale": ("core", "hypertables", "caggs", "views"),
-}
 HYPERTABLES = ("project_views", "project_clicks", "project_likes", "project_impressions")
 # Each continuous aggregate and the raw hypertable its counts come from (the daily ones
 # through the hourly ones), hourly first: the daily ones are refreshed from them.
@@ -54,13 +48,13 @@ def _yoyo_url(database_url: str) -> str:
 
 def _folders(profile: str) -> list[str]:
     base = resources.files("sql").joinpath("migrations")
-    return [str(base.joinpath(name)) for name in SOURCES[profile]]
+    return [str(base.joinpath(name)) for name in profile_named(profile).migrations]
 
 
 def migrate(settings: Settings, *, profile: str | None = None) -> str:
     """Apply pending migrations (idempotent) and return the profile in force."""
-    if profile is not None and profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    if profile is not None:
+        profile_named(profile)  # a ValueError naming the profiles if it is none of them
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
         try:
@@ -69,7 +63,7 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
             if recorded and profile and profile != recorded:
                 log.warning("database already migrated as %s; keeping it (asked for %s)",
                             recorded, profile)
-            if chosen.startswith("timescale"):
+            if profile_named(chosen).hypertables:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             backend = get_backend(_yoyo_url(settings.database_url))
             migrations = read_migrations(*_folders(chosen))
@@ -78,7 +72,7 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
                 backend.apply_migrations_only(pending)
                 backend.run_post_apply(migrations)  # idempotent views, re-applied every run
             conn.execute(q("record_profile"), {"profile": chosen})
-            if chosen == "timescale":
+            if profile_named(chosen) is TIMESCALE:
                 apply_timescale_policies(conn, settings)
             log.info("migrated (%d applied) profile=%s", len(pending), chosen)
             return chosen
@@ -137,17 +131,18 @@ def refresh_window(conn: psycopg.Connection, settings: Settings,
 def refresh_continuous_aggregates(conn: psycopg.Connection, settings: Settings) -> int:
     """Materialise every hour the raw events still hold, the current one as it stands:
     exactly the buckets TimescaleDB has logged as invalidated there, imports and late
-    events included, and those past the last refresh. Counts of hours whose raw events are gone are never touched.
-    Autocommit only. Returns how many aggregates were refreshed.
+    events included, and those past the last refresh. Counts of hours whose raw events
+    are gone are never touched. Autocommit only. Returns how many aggregates were refreshed.
 
     The refreshes of the hourly views and likes, which the trending job's window totals and
     blocks sum, are logged for it as the triggers of rollups/0204 and 0205 log rewrites on
     the other profiles: each refresh is limited to the hours it may change (from the
     earliest invalidation reaching into its window, or the raw hypertable's invalidation
-    threshold, to the end of the current hour), and those hours are logged before it starts, so a trending run during
-    it reads them afresh, and again once it has committed, so the next run counts what it
-    wrote. An event committed while a refresh runs can only be materialised by it if its
-    hour lies in that logged range; one outside is left for the next refresh.
+    threshold, to the end of the current hour), and those hours are logged before it
+    starts, so a trending run during it reads them afresh, and again once it has
+    committed, so the next run counts what it wrote. An event committed while a refresh
+    runs can only be materialised by it if its hour lies in that logged range; one outside
+    is left for the next refresh.
     """
     refreshed = 0
     for view in CAGGS:  # hourly before the daily ones built on them

@@ -322,9 +322,9 @@ def live_traffic(client: DemoClient, projects: list[DemoProject], *, seconds: fl
 
 def run_jobs(database_url: str) -> list[str]:
     """refresh-rollups then compute-trending, as `engagement run-job` runs them (it logs)."""
+    from engagement.db.migrations import current_profile
+    from engagement.settings import load_settings
     from scheduler.jobs import JobContext, run_job
-    from service.migrations import current_profile
-    from service.settings import load_settings
 
     # The jobs only need the database and the trending settings, not the HTTP secrets.
     settings = load_settings(os.environ, database_url=database_url, jwt_secret="-",

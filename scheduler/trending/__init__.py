@@ -1,0 +1,1 @@
+"""Trending: the job that scores projects by the velocity of their views and likes."""
