@@ -75,7 +75,13 @@ def make_pool(settings: Settings, *, min_size: int | None = None,
 
 
 def detect_profile(conn: psycopg.Connection) -> str:
-    """timescale (Community), timescale-apache, or postgres, from what the server has loaded."""
+    """timescale (Community), timescale-apache, or postgres, from what the server has loaded.
+
+    Read-only (`engagement info` uses it): TimescaleDB counts when this database has the
+    extension, or when the server preloads it and could create it here; the license setting
+    (which the preloaded loader defines before the extension exists) tells Community from
+    the Apache-2 build. `engagement migrate` creates the extension itself.
+    """
     loaded = conn.execute(
         "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
     ).fetchone()
@@ -86,7 +92,6 @@ def detect_profile(conn: psycopg.Connection) -> str:
         ).fetchone()
         if not (available and preloaded and "timescaledb" in preloaded[0]):
             return "postgres"
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     license_row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
     return "timescale" if license_row and license_row[0] == "timescale" else "timescale-apache"
 

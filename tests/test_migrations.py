@@ -10,6 +10,7 @@ from yoyo import get_backend, read_migrations
 from service.embedded import find_bindir
 from service.migrations import _folders, _yoyo_url, migrate
 from service.settings import SettingsError, load_settings
+from tests import catalog
 
 
 def schema_of(url: str) -> str:
@@ -101,3 +102,42 @@ def test_info_reports_the_recorded_profile(database, profile):
     out = subprocess.run([sys.executable, "-m", "service.cli", "info"], env=env,
                          capture_output=True, text=True, check=True)
     assert f"profile: {profile}" in out.stdout
+
+
+def test_info_changes_nothing_in_the_database(fresh_server_db, settings_for):
+    """`engagement info` only reads: on a fresh database it creates no extension (not even
+    TimescaleDB where the server preloads it), no schema, no table; `migrate` then detects
+    the profile info reported."""
+    import os
+    import sys
+
+    from tests.conftest import TEST_SECRETS
+
+    def state() -> dict[str, list]:
+        with psycopg.connect(fresh_server_db, autocommit=True) as conn:
+            return {
+                "extensions": conn.execute(
+                    "SELECT extname, extversion FROM pg_extension ORDER BY 1").fetchall(),
+                "schemas": conn.execute(
+                    "SELECT nspname FROM pg_namespace ORDER BY 1").fetchall(),
+                "relations": conn.execute(
+                    "SELECT n.nspname, c.relname, c.relkind FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+                    "ORDER BY 1, 2").fetchall(),
+                "schema": catalog.schema_lines(conn),
+            }
+
+    before = state()
+    assert before["relations"] == []
+    env = {**os.environ, **TEST_SECRETS, "DATABASE_URL": fresh_server_db}
+    out = subprocess.run([sys.executable, "-m", "service.cli", "info"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    after = state()
+    assert after == before, f"engagement info changed the database:\n{out.stdout}"
+    assert "timescaledb" not in {name for name, _version in after["extensions"]}
+    assert "timescaledb: not loaded" in out.stdout
+    detected = re.search(r"profile: not migrated \(detected: ([a-z-]+)\)", out.stdout)
+    assert detected, out.stdout
+    assert migrate(settings_for(fresh_server_db)) == detected.group(1)
