@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test test-timescale install lint fmt migrate job clean system-packages fuzz faults bench soak \
-	bench-insights bench-serve
+	bench-insights bench-serve migrations-manifest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ fmt: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/engagement migrate
+
+## migrations-manifest: append new files of sql/migrations to its MANIFEST.sha256 (applied
+## migrations are immutable; it refuses while a listed file is missing or changed)
+migrations-manifest:
+	$(PYTHON) scripts/migrations-manifest --add
 
 ## job: run one scheduler job now against the `make run` database, e.g. make job JOB=compute-trending
 job: $(STAMP)

@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run-job", help="run one job once and exit")
     p.add_argument("name", help="compute-trending, refresh-rollups, prune-dedup or retention")
     p.set_defaults(func=cmd_run_job)
-    p = sub.add_parser("info", help="show the database, its profile and key settings")
+    p = sub.add_parser("info", help="show the database, its profile and key settings (read-only)")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("dev", help="embedded default: local PostgreSQL, migrate, service + scheduler")
     p.add_argument("--port", type=int, default=8000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 REQUIRED = ("DATABASE_URL", "ENGAGEMENT_JWT_SECRET", "ENGAGEMENT_SERVICE_TOKEN",
@@ -84,9 +84,6 @@ class Settings:
     # On SIGTERM, running jobs get this long to finish; then they are abandoned (their
     # transactions roll back when the process exits).
     scheduler_shutdown_grace_seconds: float = 20.0
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:

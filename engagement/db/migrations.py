@@ -59,7 +59,14 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
         try:
             recorded = recorded_profile(conn)
-            chosen = recorded or profile or detect_profile(conn)
+            chosen = recorded or profile
+            if chosen is None:
+                chosen = detect_profile(conn)
+                if profile_named(chosen).hypertables:
+                    # migrate creates the extension (detection only reads); then the
+                    # license is read again, as the extension itself reports it.
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                    chosen = detect_profile(conn)
             if recorded and profile and profile != recorded:
                 log.warning("database already migrated as %s; keeping it (asked for %s)",
                             recorded, profile)

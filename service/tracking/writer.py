@@ -95,12 +95,9 @@ class BatchWriter(Generic[T, R]):
     def pending(self) -> int:
         return len(self._pending)
 
-    async def submit(self, items: Sequence[T]) -> list[R]:
-        """Store `items` (all or none) and return one result per item, after commit."""
-        return (await self.write(items)).results
-
     async def write(self, items: Sequence[T], key: IdempotencyKey | None = None) -> Written[R]:
-        """Like submit; with a key, a repeat of an earlier request gets that request's results."""
+        """Store `items` (all or none) and return one result per item, after commit; with a
+        key, a repeat of an earlier request gets that request's results."""
         if len(self._pending) >= self._max_pending:
             raise ServiceUnavailable("the service is overloaded; retry later")
         loop = asyncio.get_running_loop()

@@ -362,6 +362,3 @@ JOIN projects AS p ON p.id = t.project_id
 WHERE NOT p.is_private
 ORDER BY t.score DESC, t.recent_views DESC, t.project_id ASC
 LIMIT %(limit)s OFFSET %(offset)s;
-
--- name: trending_count
-SELECT count(*) FROM trending_scores;
