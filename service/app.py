@@ -7,11 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from engagement.db.pool import make_pool
@@ -37,6 +40,8 @@ from service.tracking.writer import BatchWriter
 from service.trending.controller import list_trending
 
 log = logging.getLogger("engagement.app")
+REDOC_DIR = Path(__file__).parent / "vendor" / "redoc"  # ReDoc 2.5.4, see its README.md
+REDOC_ASSETS = "/schema/assets"
 
 
 def create_app(settings: Settings | None = None, *,
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None, *,
             metrics_endpoint.metrics,
             static_files_router(),
             *routers,
+            create_static_files_router(path=REDOC_ASSETS, directories=[REDOC_DIR],
+                                       name="redoc", include_in_schema=False),
         ],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
@@ -128,6 +135,11 @@ def create_app(settings: Settings | None = None, *,
             version="1.0.0",
             description="Views, clicks and likes of projects; hourly counts; trending.",
             path="/schema",
+            # ReDoc from our own files (service/vendor/redoc), not a CDN: the page renders
+            # offline, and nothing else (Swagger, RapiDoc...) is served from CDNs either.
+            render_plugins=[RedocRenderPlugin(path=["/", "/redoc"], google_fonts=False,
+                                              js_url=f"{REDOC_ASSETS}/redoc.standalone.js",
+                                              favicon="<link rel='icon' href='data:,'>")],
             components=Components(security_schemes={
                 "serviceToken": SecurityScheme(type="http", scheme="bearer",
                                                description="ENGAGEMENT_SERVICE_TOKEN"),
