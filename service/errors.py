@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -181,6 +183,39 @@ def _caused_by_bad_json(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def allowed_values(tp: Any, path: str) -> tuple[Any, ...] | None:
+    """The values a Literal field of `tp` at a msgspec error path (`$.items[0].source`)
+    accepts, or None when the field there is not a Literal: what a 400 for an invalid enum
+    value lists."""
+    info: Any = msgspec.inspect.type_info(tp)
+    path = path.removeprefix("$")
+    if path and path[0] not in ".[":
+        path = "." + path
+    for name, index in _PATH_PART.findall(path):
+        while isinstance(info, msgspec.inspect.UnionType):  # Optional[...]: the non-None one
+            rest = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+            if len(rest) != 1:
+                return None
+            info = rest[0]
+        if name and isinstance(info, msgspec.inspect.StructType):
+            field = next((f for f in info.fields if f.encode_name == name), None)
+            if field is None:
+                return None
+            info = field.type
+        elif index and isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.VarTupleType)):
+            info = info.item_type
+        elif index and isinstance(info, msgspec.inspect.TupleType):
+            info = info.item_types[int(index)]
+        else:
+            return None
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return tuple(info.values)
+    return None
 
 
 def _validation_detail(exc: ValidationException) -> str:

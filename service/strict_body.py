@@ -21,6 +21,8 @@ from litestar.exceptions import ClientException, InternalServerException, Valida
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import Empty
 
+from service.errors import allowed_values
+
 _ERROR = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
 # id(route handler) -> (the handler, a strict decoder for its `data` type or None). The
 # handler is kept so its id cannot be reused by another one (tests build many apps).
@@ -87,6 +89,10 @@ class StrictRequest(Request[Any, Any, Any]):
             match = _ERROR.match(str(exc))
             message = match["message"] if match else str(exc)
             key = (match["path"] if match else None) or "data"
+            if message.startswith("Invalid enum value"):
+                allowed = allowed_values(decoder.type, key)
+                if allowed:
+                    message += " - expected one of " + ", ".join(repr(v) for v in allowed)
             raise ValidationException(
                 detail=f"Validation failed for {self.method} {self.url.path}",
                 extra=[{"message": message, "key": key, "source": "body"}],

@@ -9,11 +9,12 @@ arrive in several messages (the test client sends one) and the client can leave 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from litestar import Litestar, Request, post
 
+from service.sources import ClickSource, ViewSource
 from service.strict_body import StrictRequest
 
 
@@ -83,3 +84,18 @@ def test_a_bad_content_length_is_400():
 def test_a_client_that_leaves_mid_body_is_not_answered_from_part_of_it():
     status, _ = call([chunk(b"ab", True), {"type": "http.disconnect"}])
     assert status == 500  # litestar's answer to a stream cut short; nobody is there to read it
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), [
+    ("/api/v1/projects/track-click/", {"project_id": 1, "source": "explore_popular"},
+     get_args(ClickSource)),
+    ("/api/v1/projects/1/track-view/", {"source": "twitter"}, get_args(ViewSource)),
+])
+def test_an_invalid_enum_value_is_answered_with_the_valid_ones(api, path, body, expected):
+    api.put_project(1)
+    r = api.client.post(path, json=body, headers={"X-Session-Key": "s1"})
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "Invalid enum value" in detail and "expected one of" in detail, detail
+    assert all(repr(value) in detail for value in expected), detail
+    assert "(at `source`)" in detail
