@@ -27,6 +27,7 @@ from service.fingerprint import Fingerprinter
 from service.gc_tuning import tune_for_serving
 from service.health import healthz, readyz
 from service.identity import IdentityResolver
+from service.index import index
 from service.insights.controller import router as insights_router
 from service.internal.controller import router as internal_router
 from service.origins import OriginPolicy
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *,
             internal_router,
             insights_router,
             list_trending,
+            index,
             healthz,
             readyz,
             metrics_endpoint.metrics,

@@ -15,3 +15,13 @@ def test_view_recorded(api, db):
     assert r.json() == {"status": "recorded"}
     assert api.view(1, "explore").json() == {"status": "deduplicated"}
     assert db.execute("SELECT count(*) FROM project_views").fetchone()[0] == 1
+
+
+def test_the_root_answers_with_an_index_of_the_service_pages(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    links = r.json()["links"]
+    assert links["api_docs"] == "/schema" and links["openapi"] == "/schema/openapi.json"
+    assert {"metrics", "ready"} <= set(links) and "demo" not in links
+    for path in links.values():
+        assert client.get(path).status_code in (200, 503), path  # /readyz: 503 is fine here

@@ -135,3 +135,7 @@ def test_demo_seed_leaves_existing_projects_alone(demo_client, db, settings):
     assert db.execute("SELECT owner_id, is_private FROM projects WHERE id = 9001").fetchone() == (
         77, True)
     assert db.execute("SELECT count(*) FROM projects").fetchone()[0] == 12
+
+
+def test_the_root_index_links_the_demo_page_where_it_is_mounted(demo_client):
+    assert demo_client.get("/").json()["links"]["demo"] == "/demo/"

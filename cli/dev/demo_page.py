@@ -122,7 +122,9 @@ def demo_router() -> Router:
 
 def create_demo_app(settings: Settings | None = None) -> Litestar:
     """The service with the demo page mounted."""
-    return create_app(settings, routers=[demo_router()])
+    app = create_app(settings, routers=[demo_router()])
+    app.state.demo_page = True  # GET / links it
+    return app
 
 
 def app_from_env() -> Litestar:
