@@ -222,7 +222,10 @@ ORDER BY k.block_start, b.project_id;
 -- how each is counted now minus how it was (+1, -1 or 0 in the recent window, the previous
 -- one, and the window as a whole), keeps the hours where something changed (for a shift of
 -- one hour: the hour that became counted, the one that crossed from recent to previous and
--- the one that left) and only their rows are read. The shifted totals go to a temporary
+-- the one that left) and only their rows are read, as an array of buckets that the hourly
+-- relations read through their bucket index (on timescale the join condition did not reach
+-- inside the continuous aggregate's union, which was read whole: 0.45 s of a shifting run
+-- at 10,000 projects, 0.11 s now). The shifted totals go to a temporary
 -- table, which then replaces the old ones; projects left with nothing are dropped.
 CREATE TEMPORARY TABLE trending_window_shifted ON COMMIT DROP AS
 WITH hours AS (
@@ -251,15 +254,15 @@ WITH hours AS (
         SELECT v.project_id, v.views * m.recent AS recent_views,
                v.views * m.previous AS previous_views, 0 AS recent_likes, 0 AS previous_likes,
                (v.views > 0)::int * m.in_window AS active_rows
-        FROM moved AS m
-        JOIN project_views_hourly AS v
-          ON v.bucket >= m.bucket AND v.bucket < m.bucket + interval '1 hour'
+        FROM project_views_hourly AS v
+        JOIN moved AS m ON m.bucket = v.bucket
+        WHERE v.bucket = ANY(ARRAY(SELECT bucket FROM moved))
         UNION ALL
         SELECT l.project_id, 0, 0, (l.likes - l.unlikes) * m.recent,
                (l.likes - l.unlikes) * m.previous, (l.likes > 0)::int * m.in_window
-        FROM moved AS m
-        JOIN project_likes_hourly AS l
-          ON l.bucket >= m.bucket AND l.bucket < m.bucket + interval '1 hour'
+        FROM project_likes_hourly AS l
+        JOIN moved AS m ON m.bucket = l.bucket
+        WHERE l.bucket = ANY(ARRAY(SELECT bucket FROM moved))
     ) AS hourly
     GROUP BY project_id
 )
