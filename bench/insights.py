@@ -161,12 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                                           "default: a throwaway embedded PostgreSQL")
     p.add_argument("--profile", choices=["postgres", "timescale-apache", "timescale"],
                    help="default: detected")
-    p.add_argument("--projects", type=int, default=10_000)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--impressions-per-day", type=int, default=300_000)
-    p.add_argument("--clicks-per-day", type=int, default=15_000)
-    p.add_argument("--views-per-day", type=int, default=100_000)
-    p.add_argument("--likes-per-day", type=int, default=5_000)
+    for name, default in (("projects", 10_000), ("days", 30), ("impressions-per-day", 300_000),
+                          ("clicks-per-day", 15_000), ("views-per-day", 100_000),
+                          ("likes-per-day", 5_000)):
+        p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--runs", type=int, default=30, help="timed requests per endpoint")
     p.add_argument("--budget-ms", type=float, default=200.0)
     p.add_argument("--reuse", metavar="DBNAME",

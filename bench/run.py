@@ -131,19 +131,17 @@ def ingest(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--workers", type=int, default=2, help="service (and baseline) workers")
-    p.add_argument("--pool-max-size", type=int, default=8)
-    p.add_argument("--write-concurrency", type=int, default=1)
-    p.add_argument("--write-batch-max", type=int, default=1000)
-    p.add_argument("--projects", type=int, default=10_000, help="projects the traffic hits")
-    p.add_argument("--start-rate", type=float, default=500)
-    p.add_argument("--step-seconds", type=float, default=4)
-    p.add_argument("--warmup-seconds", type=float, default=1.5)
-    p.add_argument("--baseline-seconds", type=float, default=8)
-    p.add_argument("--latency-seconds", type=float, default=10)
-    p.add_argument("--copy-rows", type=int, default=1000, help="rows per COPY (bulk ceiling)")
-    p.add_argument("--copy-connections", type=int, default=2)
-    p.add_argument("--soak-seconds", type=float, default=60)
+    numbers: tuple[tuple[str, float, str | None], ...] = (
+        ("workers", 2, "service (and baseline) workers"),
+        ("pool-max-size", 8, None), ("write-concurrency", 1, None),
+        ("write-batch-max", 1000, None), ("projects", 10_000, "projects the traffic hits"),
+        ("start-rate", 500.0, None), ("step-seconds", 4.0, None), ("warmup-seconds", 1.5, None),
+        ("baseline-seconds", 8.0, None), ("latency-seconds", 10.0, None),
+        ("copy-rows", 1000, "rows per COPY (bulk ceiling)"), ("copy-connections", 2, None),
+        ("soak-seconds", 60.0, None),
+    )
+    for name, default, text in numbers:
+        p.add_argument(f"--{name}", type=type(default), default=default, help=text)
     p.add_argument("--trending-scales", default="10000,100000",
                    help="comma-separated project counts for the trending job")
     p.add_argument("--trending-raw-scales", default="10000",

@@ -340,24 +340,18 @@ def engagement_dashboard() -> dict[str, Any]:
                          "Weekday"), 24, 8)
 
     g.row("Sources and feeds")
-    g.add(timeseries(
-        "Views by source", "Hourly recorded views per source (explore, profile, direct, ...).",
-        [sql(f"""
-SELECT $__timeGroupAlias(bucket, $__interval, 0), source AS metric, sum(views) AS value
-FROM project_views_hourly
+    for title, description, value, relation in (
+            ("Views by source", "Hourly recorded views per source (explore, profile, direct, ...).",
+             "views", "project_views_hourly"),
+            ("Clicks by feed", "Hourly clicks per feed (click source).",
+             "clicks", "project_clicks_hourly")):
+        g.add(timeseries(title, description, [sql(f"""
+SELECT $__timeGroupAlias(bucket, $__interval, 0), source AS metric, sum({value}) AS value
+FROM {relation}
 WHERE $__timeFilter(bucket) AND {PROJECT_FILTER}
 GROUP BY 1, 2
 ORDER BY 1""", ("time", "metric", "value"), fmt="time_series")],
-        datasource=TIMESCALE, stack=True, interval="1h"), 12, 9)
-    g.add(timeseries(
-        "Clicks by feed", "Hourly clicks per feed (click source).",
-        [sql(f"""
-SELECT $__timeGroupAlias(bucket, $__interval, 0), source AS metric, sum(clicks) AS value
-FROM project_clicks_hourly
-WHERE $__timeFilter(bucket) AND {PROJECT_FILTER}
-GROUP BY 1, 2
-ORDER BY 1""", ("time", "metric", "value"), fmt="time_series")],
-        datasource=TIMESCALE, stack=True, interval="1h"), 12, 9)
+            datasource=TIMESCALE, stack=True, interval="1h"), 12, 9)
     g.add(heat_table(
         "Clicks by feed and position",
         "Clicks per feed (rows) and 0-based card position (columns): how fast attention decays "

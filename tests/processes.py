@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from cli.dev.embedded import free_port
+from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError, free_port
+from engagement.db.migrations import migrate
 from engagement.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +85,26 @@ def scheduler_process(settings: Settings, *, metrics_port: int = 0,
     """`engagement scheduler` (caller stops it); metrics_port 0 turns its /metrics off."""
     env = process_env(settings, ENGAGEMENT_SCHEDULER_PORT=str(metrics_port), **extra_env)
     return subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler"], env=env, cwd=ROOT)
+
+
+@contextmanager
+def durable_cluster(prefix: str, settings_for: Callable[[str], Settings]
+                    ) -> Iterator[tuple[EmbeddedPostgres, Settings]]:
+    """A PostgreSQL cluster of the test's own (durable: fsync on), with a migrated database;
+    destroyed after. Skips the test where the server binaries are missing."""
+    import pytest
+
+    try:
+        root = Path(tempfile.mkdtemp(prefix=prefix))
+        root.chmod(0o755)  # as root the cluster runs as `postgres`, which must reach it
+        cluster = EmbeddedPostgres(root / "pgdata", durable=True)
+    except EmbeddedPostgresError as exc:
+        pytest.skip(f"needs PostgreSQL server binaries (initdb, pg_ctl): {exc}")
+    cluster.start()
+    try:
+        settings = settings_for(cluster.ensure_database("engagement"))
+        migrate(settings)
+        yield cluster, settings
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,3 +83,14 @@ def run_retention(db: Any, settings: Settings, profile: str) -> None:
     assert len(jobs) == 4
     for (job_id,) in jobs:
         db.execute("CALL run_job(%s)", (job_id,))
+
+
+@contextmanager
+def serving(settings: Settings, project_id: int = 1) -> Iterator[Api]:
+    """An app of its own for these settings, with one project registered."""
+    from service.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        api.put_project(project_id)
+        yield api

@@ -12,20 +12,16 @@ tests/test_faults.py.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from engagement.db.migrations import migrate
+from cli.dev.embedded import EmbeddedPostgres
 from engagement.settings import Settings
 from service.identity import IdentityResolver
-from tests.processes import service_process
+from tests.processes import durable_cluster, service_process
 
 pytestmark = pytest.mark.slow
 
@@ -36,16 +32,7 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.
 
 @pytest.fixture
 def durable(settings_for) -> Iterator[tuple[EmbeddedPostgres, Settings]]:  # type: ignore[no-untyped-def]
-    try:
-        root = Path(tempfile.mkdtemp(prefix="engagement-durability-"))
-        root.chmod(0o755)
-        cluster = EmbeddedPostgres(root / "pgdata", durable=True)
-    except EmbeddedPostgresError as exc:
-        pytest.skip(f"needs PostgreSQL server binaries (initdb, pg_ctl): {exc}")
-    cluster.start()
-    try:
-        settings = settings_for(cluster.ensure_database("engagement"))
-        migrate(settings)
+    with durable_cluster("engagement-durability-", settings_for) as (cluster, settings):
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             fsync, commit = conn.execute(
                 "SELECT current_setting('fsync'), current_setting('synchronous_commit')"
@@ -54,9 +41,6 @@ def durable(settings_for) -> Iterator[tuple[EmbeddedPostgres, Settings]]:  # typ
             conn.execute("INSERT INTO projects (id, owner_id, is_private, created_at) "
                          "VALUES (1, 1, false, now())")
         yield cluster, settings
-    finally:
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)  # the server log stays beside pgdata
 
 
 async def _load(base: str, cluster: EmbeddedPostgres) -> tuple[list[str], dict[str, int]]:

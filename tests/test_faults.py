@@ -18,11 +18,9 @@ import hashlib
 import hmac
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -34,11 +32,10 @@ import httpx
 import psycopg
 import pytest
 
-from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError, free_port
-from engagement.db.migrations import migrate
+from cli.dev.embedded import EmbeddedPostgres, free_port
 from engagement.settings import Settings
 from tests.conftest import _settings_for
-from tests.processes import ROOT, process_env, stop, wait_until_healthy
+from tests.processes import ROOT, durable_cluster, process_env, stop, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -61,24 +58,12 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    try:
-        root = Path(tempfile.mkdtemp(prefix="engagement-faults-"))
-        os.chmod(root, 0o755)
-        pg = EmbeddedPostgres(root / "pgdata", durable=True)
-    except EmbeddedPostgresError as exc:
-        pytest.skip(f"needs PostgreSQL server binaries (initdb, pg_ctl): {exc}")
-    pg.start()
-    try:
-        settings = _settings_for(pg.ensure_database("engagement"))
-        migrate(settings)
+    with durable_cluster("engagement-faults-", _settings_for) as (pg, settings):
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             for pid in range(1, PROJECTS + 1):
                 conn.execute("INSERT INTO projects (id, owner_id, is_private, created_at) "
                              "VALUES (%s, 1, false, now() - interval '2 days')", (pid,))
         yield Cluster(pg, settings)
-    finally:
-        pg.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

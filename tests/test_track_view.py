@@ -51,15 +51,9 @@ def test_same_viewer_other_project_is_recorded(api, db):
 
 
 def test_view_after_the_window_is_recorded_again(make_settings, db):
-    from litestar.testing import TestClient
+    from tests.support import serving
 
-    from service.app import create_app
-    from tests.support import Api
-
-    settings = make_settings(view_dedup_seconds=1.0)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        api.put_project(1)
+    with serving(make_settings(view_dedup_seconds=1.0)) as api:
         assert api.view(1, session="a").status_code == 201
         assert api.view(1, session="a").status_code == 200
         time.sleep(1.2)

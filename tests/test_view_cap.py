@@ -100,10 +100,10 @@ def test_a_repeat_of_one_session_does_not_spend_the_allowance(capped, db):
 
 def test_the_cap_ends_with_the_dedup_window(make_settings, db):
     import time
-    settings = make_settings(views_per_fingerprint=1, view_dedup_seconds=1.0)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        api.put_project(1)
+
+    from tests.support import serving
+
+    with serving(make_settings(views_per_fingerprint=1, view_dedup_seconds=1.0)) as api:
         assert api.view(1, session="a").status_code == 201
         assert api.view(1, session="b").status_code == 200
         time.sleep(1.1)
