@@ -491,20 +491,20 @@ def service_dashboard() -> dict[str, Any]:
 
     g.row("Scheduler")
     g.add(timeseries("Age of last successful run", "Seconds since each job last succeeded.", [
-        promql("time() - max by (job) (engagement_job_last_success_timestamp_seconds)",
-               "{{job}}"),
+        promql("time() - max by (job_name) (engagement_job_last_success_timestamp_seconds)",
+               "{{job_name}}"),
     ], unit="s"), 12, 8)
     g.add(timeseries("Job duration (p95)", f"95th percentile run time over {JOB_WINDOW}.", [
-        promql("histogram_quantile(0.95, sum by (job, le) "
-               f"(increase(engagement_job_duration_seconds_bucket[{JOB_WINDOW}])))", "{{job}}"),
+        promql("histogram_quantile(0.95, sum by (job_name, le) "
+               f"(increase(engagement_job_duration_seconds_bucket[{JOB_WINDOW}])))", "{{job_name}}"),
     ], unit="s"), 12, 8)
     g.add(timeseries("Job failures", f"Failed runs per job over {JOB_WINDOW}.", [
-        promql("sum by (job) (increase(engagement_job_runs_total"
-               f'{{outcome="failure"}}[{JOB_WINDOW}]))', "{{job}}"),
+        promql("sum by (job_name) (increase(engagement_job_runs_total"
+               f'{{outcome="failure"}}[{JOB_WINDOW}]))', "{{job_name}}"),
     ]), 8, 8)
     g.add(timeseries("Job runs", f"Runs per job and outcome over {JOB_WINDOW}.", [
-        promql(f"sum by (job, outcome) (increase(engagement_job_runs_total[{JOB_WINDOW}]))",
-               "{{job}} {{outcome}}"),
+        promql(f"sum by (job_name, outcome) (increase(engagement_job_runs_total[{JOB_WINDOW}]))",
+               "{{job_name}} {{outcome}}"),
     ]), 8, 8)
     g.add(timeseries("Trending projects and rollup lag",
                      "Rows in the latest trending table; age of the oldest event not yet "

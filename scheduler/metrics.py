@@ -8,19 +8,19 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-JOB_RUNS = Counter("engagement_job_runs", "Job runs by outcome.", ["job", "outcome"])
+JOB_RUNS = Counter("engagement_job_runs", "Job runs by outcome.", ["job_name", "outcome"])
 JOB_DURATION = Histogram(
-    "engagement_job_duration_seconds", "Job run duration.", ["job"],
+    "engagement_job_duration_seconds", "Job run duration.", ["job_name"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 JOB_LAST_SUCCESS = Gauge(
     "engagement_job_last_success_timestamp_seconds", "Unix time of the last successful run.",
-    ["job"], multiprocess_mode="max",
+    ["job_name"], multiprocess_mode="max",
 )
 TRENDING_PROJECTS = Gauge("engagement_trending_projects", "Rows in the latest trending table.",
                           multiprocess_mode="mostrecent")
 TRENDING_WINDOW_TOTALS = Counter(
-    "engagement_trending_window_totals",
+    "engagement_trending_runs",
     "Trending runs by what they did with the window totals: reused, shifted or rebuilt.",
     ["mode"],
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.cdp import wait_until
-from tests.test_browser_tracking import browser, open_demo, page, service  # noqa: F401
+from tests.e2e.chromium import exceptions, wait_until
+from tests.test_browser_tracking import browser, open_demo, page, playwright, service  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -52,4 +52,4 @@ def test_cards_seen_in_the_browser_are_reported_once_each(service, page, db):  #
     page.evaluate("window.scrollTo(0, 0); new Promise((r) => setTimeout(r, 1500))")  # back up
     rows = [(p, pos) for p, _, pos in impressions(db)]
     assert sorted(rows) == sorted(first | second)  # each card once, however often it is seen
-    assert page.exceptions() == []
+    assert exceptions(page) == []

@@ -1,7 +1,8 @@
 """End to end in Debian's headless Chromium: the demo page, tracking.js, a real service process.
 
 The service runs as `engagement serve` against the test's database; the browser is driven
-through the DevTools protocol (tests/e2e/cdp.py). Rows are read straight from PostgreSQL.
+by Playwright with Debian's Chromium (tests/e2e/chromium.py). Rows are read straight from
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.conftest import TEST_SECRETS
-from tests.e2e.cdp import Browser, Page, chromium_path, wait_until
+from tests.e2e.chromium import chromium_path, exceptions, launch, new_page, wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -86,17 +88,24 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser(_chromium(), user_agent=USER_AGENT)
+def playwright() -> Iterator[Playwright]:
+    _chromium()  # skip before starting Playwright's driver
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = launch(playwright, _chromium(), user_agent=USER_AGENT)
     yield b
     b.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    p = browser.new_page()
+    p = new_page(browser, user_agent=USER_AGENT)
     yield p
-    p.close()
+    p.context.close()
 
 
 def _serve(database: str, port: int | None = None, **env: str) -> Iterator[Service]:
@@ -126,12 +135,12 @@ def views(db):  # type: ignore[no-untyped-def]
 def open_demo(page: Page, url: str) -> None:
     """Load a demo page and wait until its script has rendered it and wired the handlers."""
     page.goto(url)
-    page.wait_for("document.body.dataset.ready === 'true'", what=f"{url} to be ready")
+    wait_for(page, "document.body.dataset.ready === 'true'", what=f"{url} to be ready")
 
 
 def card_id(page: Page, list_id: str, position: int) -> int:
     selector = f"#{list_id} li:nth-child({position + 1}) a.card"
-    return int(page.wait_for(f"document.querySelector('{selector}')?.dataset.projectId"))
+    return int(wait_for(page, f"document.querySelector('{selector}')?.dataset.projectId"))
 
 
 def click_card(page: Page, list_id: str, position: int) -> int:
@@ -143,8 +152,8 @@ def click_card(page: Page, list_id: str, position: int) -> int:
 def open_project_by(page: Page, list_id: str, position: int) -> int:
     """Click a card and wait for the project page it leads to, with its view answered."""
     project_id = click_card(page, list_id, position)
-    page.wait_for(f"location.pathname === '/demo/projects/{project_id}/' "
-                  "&& document.body.dataset.viewStatus", what=f"project {project_id}'s page")
+    wait_for(page, f"location.pathname === '/demo/projects/{project_id}/' "
+             "&& document.body.dataset.viewStatus", what=f"project {project_id}'s page")
     return project_id
 
 
@@ -156,18 +165,18 @@ def stay_on_page(page: Page) -> None:
 
 def test_project_page_records_a_view_and_deduplicates_the_reload(service, page, db):
     open_demo(page, f"{service.url}/demo/projects/9005/")
-    assert page.wait_for("document.body.dataset.viewStatus") == "recorded"
+    assert wait_for(page, "document.body.dataset.viewStatus") == "recorded"
     assert page.evaluate("document.getElementById('view-source').textContent") == "direct"
     page.reload()  # same browser, same et_sid cookie: within the 5-minute window
-    assert page.wait_for("document.body.dataset.viewStatus") == "deduplicated"
+    assert wait_for(page, "document.body.dataset.viewStatus") == "deduplicated"
     assert views(db) == [(9005, "direct")]
-    assert page.exceptions() == []
+    assert exceptions(page) == []
 
 
 def test_card_clicks_record_source_and_position_and_the_view_its_source(service, page, db):
     open_demo(page, f"{service.url}/demo/")
     page.click("#tabs button[data-tab=trending]")
-    page.wait_for("new URL(location.href).searchParams.get('tab') === 'trending'")
+    wait_for(page, "new URL(location.href).searchParams.get('tab') === 'trending'")
     first = open_project_by(page, "cards", 2)
     # the page was left milliseconds after the click, long before the 1 s flush delay:
     # the click went out with the page (pagehide)
@@ -182,15 +191,16 @@ def test_card_clicks_record_source_and_position_and_the_view_its_source(service,
     assert views(db)[1] == (second, "direct")  # reached from another project page
 
     open_demo(page, f"{service.url}/demo/")
-    page.type_text("#search", "maze")
-    page.wait_for("document.querySelectorAll('#cards a.card').length === 1")
+    page.click("#search")
+    page.keyboard.insert_text("maze")
+    wait_for(page, "document.querySelectorAll('#cards a.card').length === 1")
     third = open_project_by(page, "cards", 0)
     wait_until(lambda: len(clicks(db)) == 3, 10, "the click on the search result")
     assert clicks(db)[2] == (third, "search", 0)
     assert views(db)[2] == (third, "search")
     assert page.evaluate("document.getElementById('view-source').textContent") == "search"
     assert len(clicks(db)) == 3 and len(views(db)) == 3
-    assert page.exceptions() == []
+    assert exceptions(page) == []
 
 
 def test_queued_clicks_are_sent_when_the_page_is_left(service, page, db):
@@ -214,7 +224,7 @@ def test_a_click_during_an_outage_arrives_once_after_the_service_returns(service
     wait_until(lambda: clicks(db), 30, "the retried click")
     time.sleep(3.0)  # later retries, if any were still scheduled, would land here
     assert clicks(db) == [(project_id, "explore_new", 1)]
-    assert page.exceptions() == []
+    assert exceptions(page) == []
 
 
 @pytest.fixture
@@ -233,16 +243,15 @@ def test_cross_origin_page_records_views_and_beaconed_clicks(cross_origin_servic
     wait_until(lambda: clicks(db), 10, "the cross-origin click")
     assert clicks(db) == [(project_id, "explore_for_you", 0)]
     assert views(db) == [(project_id, "explore")]
-    assert page.exceptions() == []
+    assert exceptions(page) == []
 
 
-def test_chromium_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
-    """Chromium keeps a singleton socket directory in TMPDIR; it must go with the profile."""
-    executable = _chromium()
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # what Chromium would inherit
-    b = Browser(executable, user_agent=USER_AGENT)
+def test_chromium_leaves_nothing_in_the_temp_dir(playwright, tmp_path):
+    """Chromium keeps a singleton socket directory in TMPDIR; it must go with the browser."""
+    b = launch(playwright, _chromium(), env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
-        assert b.call("Browser.getVersion")["product"].startswith(("HeadlessChrome", "Chrome"))
+        product = b.new_browser_cdp_session().send("Browser.getVersion")["product"]
+        assert product.startswith(("HeadlessChrome", "Chrome"))
     finally:
         b.close()
     assert list(tmp_path.iterdir()) == []

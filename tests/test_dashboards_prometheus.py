@@ -108,9 +108,11 @@ def test_prometheus_scrapes_both_processes(stack):
     up = query_range(stack.prometheus, "up", stack.started)
     jobs = {s["metric"]["job"]: s["values"][-1][1] for s in up}
     assert jobs == {"engagement-service": "1", "engagement-scheduler": "1"}
-    # honor_labels keeps the scheduler's own job label (the job name), not exported_job
+    # the job's name is in job_name; job is the scrape target's, with no exported_job
     runs = query_range(stack.prometheus, "engagement_job_runs_total", stack.started)
-    assert {"compute-trending", "refresh-rollups"} <= {s["metric"]["job"] for s in runs}
+    assert {"compute-trending", "refresh-rollups"} <= {s["metric"]["job_name"] for s in runs}
+    assert {s["metric"]["job"] for s in runs} == {"engagement-scheduler"}
+    assert not any("exported_job" in s["metric"] for s in runs)
 
 
 def test_every_service_dashboard_query_returns_data(stack):

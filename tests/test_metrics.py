@@ -29,7 +29,7 @@ SCHEDULER_FAMILIES = {
     "engagement_job_runs", "engagement_job_duration_seconds",
     "engagement_job_last_success_timestamp_seconds", "engagement_trending_projects",
     "engagement_rollup_lag_seconds", "engagement_scheduler_leader", "engagement_database_up",
-    "engagement_trending_window_totals",
+    "engagement_trending_runs",
 }
 
 
@@ -224,11 +224,11 @@ def test_both_metrics_endpoints_after_demo_traffic(settings):
     assert value(service_text, "engagement_click_position_count") > 0
     scheduler_families = {f.name for f in text_string_to_metric_families(scheduler_text)}
     assert scheduler_families >= SCHEDULER_FAMILIES
-    runs = value(scheduler_text, "engagement_job_runs_total", job="compute-trending",
+    runs = value(scheduler_text, "engagement_job_runs_total", job_name="compute-trending",
                  outcome="success")
     assert runs > 0
     # each successful run counts one mode, just before the run itself is counted
-    modes = {mode: value(scheduler_text, "engagement_trending_window_totals_total", mode=mode)
+    modes = {mode: value(scheduler_text, "engagement_trending_runs_total", mode=mode)
              for mode in ("reused", "shifted", "rebuilt")}
     assert runs <= sum(modes.values()) <= runs + 1, (runs, modes)
     assert modes["rebuilt"] >= 1
