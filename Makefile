@@ -1,19 +1,41 @@
 # Everyday commands. `make run` and `make test` set up everything they need.
+# `make help` lists the targets with their `## ` comments.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-timescale install lint fmt migrate job clean system-packages fuzz faults bench soak \
-	bench-insights bench-serve migrations-manifest
+.PHONY: help run test test-timescale install lock lint fmt migrate job clean system-packages fuzz \
+	faults bench soak bench-insights bench-serve migrations-manifest
+.DEFAULT_GOAL := help
 
-$(STAMP): pyproject.toml
+## help: this list
+help:
+	@sed -n 's/^## \{0,1\}//p' $(MAKEFILE_LIST)
+
+# The exact versions and hashes of requirements-dev.lock, nothing resolved: --no-deps, and
+# the project itself installed with the locked setuptools (no build isolation).
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+## install: the virtualenv .venv from requirements-dev.lock (make run and make test do it)
 install: $(STAMP)
+
+# requirements.lock (the service, for the image) and requirements-dev.lock (with the tools)
+# from pyproject.toml; lock-pins.txt holds the versions kept exact. uv does the resolving.
+LOCK_TOOLS := $(VENV)-lock-tools
+LOCK := $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --universal --python-version 3.11 \
+	--generate-hashes --constraint lock-pins.txt --custom-compile-command "make lock" --quiet
+
+## lock: refresh requirements.lock and requirements-dev.lock to the newest allowed versions
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
+		$(LOCK_TOOLS)/bin/python -m pip install --quiet uv; }
+	echo 'setuptools>=77' | $(LOCK) --upgrade -o requirements.lock
+	echo 'setuptools>=77' | $(LOCK) --upgrade --extra dev -o requirements-dev.lock
 
 ## run: embedded default: local PostgreSQL in ./.engagement, migrations, service + scheduler
 run: $(STAMP)
@@ -61,13 +83,16 @@ soak: $(STAMP)
 	$(BIN)/python -m bench --only track-click --skip-trending \
 		--soak-seconds $${SOAK_SECONDS:-600} $(BENCH_ARGS)
 
+## lint: ruff and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check service scheduler tests bench
-	$(BIN)/mypy service scheduler bench
+	$(BIN)/ruff check engagement cli service scheduler tests bench
+	$(BIN)/mypy engagement cli service scheduler bench
 
+## fmt: ruff's fixes
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix service scheduler tests bench
+	$(BIN)/ruff check --fix engagement cli service scheduler tests bench
 
+## migrate: apply the migrations to DATABASE_URL
 migrate: $(STAMP)
 	$(BIN)/engagement migrate
 
@@ -77,9 +102,11 @@ migrations-manifest:
 	$(PYTHON) scripts/migrations-manifest --add
 
 ## job: run one scheduler job now against the `make run` database, e.g. make job JOB=compute-trending
+## (without JOB: the list of jobs)
 job: $(STAMP)
-	@test -f .engagement/dev.env || { echo "start 'make run' first"; exit 1; }
-	set -a && . ./.engagement/dev.env && set +a && $(BIN)/engagement run-job $(JOB)
+	@test -f .engagement/dev.env || { echo "no .engagement/dev.env: start 'make run' first"; exit 1; }
+	@set -a && . ./.engagement/dev.env && set +a && $(BIN)/engagement run-job $(JOB)
 
+## clean: remove the virtualenvs and caches
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LOCK_TOOLS) .pytest_cache .mypy_cache .ruff_cache *.egg-info
