@@ -258,9 +258,10 @@ def test_two_workers_share_one_limit_across_window_edges(settings, db):
     admitted = [t for t, status in answers if status == 201]
     assert {status for _, status in answers} == {201, 429}
     # a small overshoot: what the workers let in during one flush's round trip (measured
-    # +3 to +5; per-worker counters let in 59 here)
+    # +3 to +5 alone, +9 twice in the whole suite on 2 busy cores); per-worker counters
+    # would allow 40 (two workers' 20) and let in 59 here
     t0 = min(t for t, _ in answers)
-    assert _most_in_any(5.0, admitted) <= 20 + 8, str(sorted(round(t - t0, 3) for t in admitted))
+    assert _most_in_any(5.0, admitted) <= 20 + 12, str(sorted(round(t - t0, 3) for t in admitted))
     assert len(admitted) >= 30  # the window moves on: the client is let in again
     assert count(db, "project_clicks") == len(admitted)
     keys = [key for (key,) in db.execute("SELECT DISTINCT client_key FROM rate_limit_counters")]
