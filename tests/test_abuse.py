@@ -274,7 +274,8 @@ def test_a_minute_limit_with_two_workers_lets_in_the_limit(settings, db):
     with service_process(settings, workers=2, ENGAGEMENT_RATE_LIMIT="30/minute") as base:
         answers = _hammer(base, 3.0)
     admitted = sum(status == 201 for _, status in answers)
-    assert 30 <= admitted <= 30 + 8, admitted  # measured 31 to 34; per worker it was 60
+    # measured 31 to 34 alone, 41 once in the whole suite on 2 busy cores; per worker: 60
+    assert 30 <= admitted <= 30 + 12, admitted
     assert len(answers) > 3 * admitted  # many more were sent, and refused
 
 
