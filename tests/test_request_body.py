@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from litestar import Litestar, Request, post
 
-from service.strict_body import StrictRequest
+from service.fastpath.strict_body import StrictRequest
 
 
 @post("/echo", request_max_body_size=100, status_code=200)
