@@ -77,8 +77,8 @@ def server_options() -> dict[str, object]:
     return {
         "log_level": os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
         # uvloop and httptools (uvicorn[standard]): the C event loop and HTTP parser; the
-        # protocol bounds header size and read time (service/bounded_http.py).
-        "loop": "uvloop", "http": "service.bounded_http:BoundedHttpToolsProtocol",
+        # protocol bounds header size and read time (service/fastpath/protocol.py).
+        "loop": "uvloop", "http": "service.fastpath.protocol:BoundedHttpToolsProtocol",
         "access_log": False, "proxy_headers": False, "timeout_graceful_shutdown": 10,
     }
 

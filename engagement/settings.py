@@ -40,7 +40,7 @@ class Settings:
     views_per_fingerprint: int = 3
     bot_filter: str = "crawlers"  # crawlers | all | off
     security_headers: bool = True
-    # `engagement serve`'s own HTTP reading (service/bounded_http.py): the request line and
+    # `engagement serve`'s own HTTP reading (service/fastpath/protocol.py): the request line and
     # headers together, and how long a request may take to arrive from its first byte.
     max_header_bytes: int = 16 * 1024
     request_read_timeout_seconds: float = 10.0

@@ -23,6 +23,8 @@ from service import metrics, metrics_endpoint
 from service.bots import is_bot
 from service.browser_client import cors_config, static_files_router
 from service.errors import handle_exception
+from service.fastpath import asgi as outermost
+from service.fastpath.strict_body import StrictRequest
 from service.fingerprint import Fingerprinter
 from service.gc_tuning import tune_for_serving
 from service.health import healthz, readyz
@@ -34,7 +36,6 @@ from service.origins import OriginPolicy
 from service.ratelimit import ClientAddress, rate_limit_middleware, rate_limiter
 from service.runtime import Runtime
 from service.security_headers import add_security_headers
-from service.strict_body import StrictRequest
 from service.tracking import controller as tracking
 from service.tracking.store import ViewStore, flush_clicks, flush_impressions
 from service.tracking.writer import BatchWriter
@@ -151,9 +152,8 @@ def create_app(settings: Settings | None = None, *,
     )
     app.state.origin_policy = OriginPolicy(settings)
     # Outermost, around litestar's own handler (CORS, exception handling, routing): request
-    # metrics and security headers for every answer, in one layer (see the class).
-    app.asgi_handler = metrics.HttpMetricsMiddleware(
-        app.asgi_handler, on_start=add_security_headers if settings.security_headers else None)
+    # metrics and security headers for every answer, in one layer (service/fastpath/asgi.py).
+    outermost.install(app, on_start=add_security_headers if settings.security_headers else None)
     return app
 
 

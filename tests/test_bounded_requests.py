@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from service import bounded_http
+from service.fastpath import protocol
 from tests.processes import service_process
 
 READ_TIMEOUT = "2"  # seconds, for the test; the default is 10
@@ -87,5 +87,5 @@ def test_stalled_headers_and_bodies_are_closed_within_the_read_timeout(settings)
 def test_by_default_headers_get_16_kib_and_a_request_15_seconds_at_most(settings):
     assert settings.request_read_timeout_seconds <= 15
     assert settings.max_header_bytes == 16 * 1024
-    assert settings.request_read_timeout_seconds == bounded_http.READ_TIMEOUT_SECONDS
-    assert settings.max_header_bytes == bounded_http.MAX_HEADER_BYTES
+    assert settings.request_read_timeout_seconds == protocol.READ_TIMEOUT_SECONDS
+    assert settings.max_header_bytes == protocol.MAX_HEADER_BYTES

@@ -266,7 +266,7 @@ def test_buffered_updates_expose_exactly_what_direct_updates_do():
 
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-    from service.metrics import FLUSH_SECONDS, UpdateBuffer
+    from service.fastpath.prometheus import FLUSH_SECONDS, UpdateBuffer
 
     def family(registry: CollectorRegistry) -> tuple[Counter, Histogram, Gauge]:
         return (Counter("c", "c", ["a"], registry=registry),
@@ -310,7 +310,8 @@ def test_requests_in_progress_counts_requests_until_they_answer():
 
     from prometheus_client import REGISTRY
 
-    from service.metrics import BUFFER, HttpMetricsMiddleware
+    from service.fastpath.asgi import HttpMetricsMiddleware
+    from service.metrics import BUFFER
 
     def in_progress() -> float | None:
         BUFFER.flush()

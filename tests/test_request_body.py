@@ -14,8 +14,8 @@ from typing import Any, get_args
 import pytest
 from litestar import Litestar, Request, post
 
+from service.fastpath.strict_body import StrictRequest
 from service.sources import ClickSource, ViewSource
-from service.strict_body import StrictRequest
 
 
 @post("/echo", request_max_body_size=100, status_code=200)

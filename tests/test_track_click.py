@@ -18,7 +18,7 @@ def test_click_is_recorded_with_source_and_position(api, db):
 
 
 def test_answers_are_json_of_the_right_length_with_or_without_a_cookie(api, db):
-    """The common answer is sent without litestar's Response machinery (tracking/answers.py);
+    """The common answer is sent without litestar's Response machinery (fastpath/answers.py);
     one that sets a cookie still goes through it. Both must read the same to a client."""
     api.put_project(1)
     plain = api.click(1)  # X-Session-Key: no cookie to set

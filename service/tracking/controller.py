@@ -13,13 +13,13 @@ from litestar.params import JSONBody
 from service import metrics
 from service.bots import is_bot
 from service.errors import NotFound, error_responses
+from service.fastpath.answers import TrackAnswer
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
 from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
 from service.ids import PathId, parse_path_id
 from service.origins import check_origin
 from service.runtime import Runtime, runtime_of
-from service.tracking.answers import TrackAnswer
 from service.tracking.schemas import (
     IGNORED,
     TrackClickIn,
