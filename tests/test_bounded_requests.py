@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from urllib.parse import urlsplit
@@ -89,3 +90,27 @@ def test_by_default_headers_get_16_kib_and_a_request_15_seconds_at_most(settings
     assert settings.max_header_bytes == 16 * 1024
     assert settings.request_read_timeout_seconds == protocol.READ_TIMEOUT_SECONDS
     assert settings.max_header_bytes == protocol.MAX_HEADER_BYTES
+
+
+def _answers(received: bytes) -> list[bytes]:
+    """The status lines of the HTTP answers in what a connection received, in order."""
+    return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", received)
+
+
+def test_a_pipelined_request_over_the_header_limit_is_refused_in_its_turn(settings):
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n"
+    small = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with service_process(settings) as base:
+        # Both in one write: the second request starts inside the read that ends the first.
+        with _connect(base) as sock:
+            sock.sendall(small + big + small)
+            answer, _ = _read_until_closed(sock, 10)
+        assert _answers(answer) == [b"HTTP/1.1 200 OK",
+                                    b"HTTP/1.1 431 Request Header Fields Too Large"]
+        # Pipelined requests within the limit, in one write over 16 KiB, are all answered.
+        fine = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fine: " + b"a" * 9_000 + b"\r\n\r\n"
+        with _connect(base) as sock:
+            sock.sendall(small + fine + fine + small.replace(b"\r\n\r\n",
+                                                             b"\r\nConnection: close\r\n\r\n"))
+            answer, _ = _read_until_closed(sock, 10)
+        assert _answers(answer) == [b"HTTP/1.1 200 OK"] * 4

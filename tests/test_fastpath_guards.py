@@ -155,3 +155,11 @@ def test_protocol_relies_on_uvicorns_loop_and_transport_fields():
     msg = why("uvicorn", "protocol.py", "the header and read-time bounds")
     assert "self.loop =" in inspect.getsource(HttpToolsProtocol.__init__), msg
     assert "self.transport = transport" in inspect.getsource(HttpToolsProtocol.connection_made), msg
+
+
+def test_protocol_relies_on_uvicorn_starting_each_request_with_self_app():
+    msg = why("uvicorn", "protocol.py", "the 431 of a pipelined request, answered in its turn")
+    source = inspect.getsource(HttpToolsProtocol.on_headers_complete)
+    assert "app = self.app" in source and "self.pipeline" in source, msg
+    assert "self.url" in inspect.getsource(HttpToolsProtocol.on_url), msg
+    assert "self.headers.append" in inspect.getsource(HttpToolsProtocol.on_header), msg

@@ -22,5 +22,6 @@ Measurements are in-process track-click, alternating A/B (docs/performance.md).
   `asyncio._get_running_loop`: the C-level lookup returns None without a loop, no exception.
 - protocol.py — `BoundedHttpToolsProtocol`, a uvicorn httptools protocol subclass: bounds
   header bytes (431) and request read time (408/close); not a speed bypass, a safety one
-  (one 32 MB header was read and answered), keeping httptools' C parser for the hot path.
+  (one 32 MB header was read and answered), keeping httptools' C parser for the hot path;
+  a pipelined request over the header limit gets its 431 through uvicorn's own cycle, in turn.
 """

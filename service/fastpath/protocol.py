@@ -6,6 +6,10 @@ together get at most ENGAGEMENT_MAX_HEADER_BYTES (431, then close), and a reques
 have fully arrived ENGAGEMENT_REQUEST_READ_TIMEOUT_SECONDS after its first byte (or after
 the connection opened): 408 while headers are incomplete, else the connection is closed.
 Idle keep-alive connections are closed by uvicorn's own timeout_keep_alive as before.
+
+The byte budget is exact for a request whose first byte starts a read. A pipelined request
+that starts inside the same read as the end of the one before it is measured again when its
+headers are complete, and answered 431 in its turn (after the answers before it).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 from dataclasses import fields
 from typing import Any
 
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from engagement.settings import Settings
@@ -36,6 +41,17 @@ MAX_HEADER_BYTES = int(_setting("max_header_bytes"))
 READ_TIMEOUT_SECONDS = _setting("request_read_timeout_seconds")
 
 
+async def _headers_too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI answer to a pipelined request whose headers were over the limit."""
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start", "status": 431,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"0"),
+                    (b"connection", b"close")]}
+    await send(start)
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+    await send(body)
+
+
 def _answer(status: bytes) -> bytes:
     return (b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: 0\r\nconnection: close\r\n\r\n")
@@ -52,6 +68,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Header bytes this request may still send; None once its headers are complete.
         self._header_budget: int | None = self.max_header_bytes
         self._read_timer: asyncio.TimerHandle | None = None
+        # A request completed inside the current read: the next one may begin in it, where
+        # the byte budget (taken for the whole read before parsing it) did not see it start.
+        self._completed_in_read = False
+        self._began_in_read = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -67,29 +87,52 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if budget is not None:
                 self._header_budget = budget - len(data)
             super().data_received(data)
+            self._completed_in_read = False
             return
         # More than the headers may take: feed what they may, and the rest only if they
-        # completed within it (the rest is body, or a pipelined request counted anew).
+        # completed within it (the rest is body, or a pipelined request counted anew). A
+        # request that began inside what was fed is not judged here: its headers are
+        # measured when they complete.
         self._header_budget = 0
         super().data_received(data[:budget])
-        if self._header_budget is not None:
+        if self._header_budget is not None and not self._began_in_read:
             self._refuse(b"431 Request Header Fields Too Large", "request headers too large")
             return
+        self._completed_in_read = False
         if not self.transport.is_closing():
             self.data_received(data[budget:])
 
     def on_headers_complete(self) -> None:
         self._header_budget = None
+        if self._began_in_read and self._header_bytes() > self.max_header_bytes:
+            self._began_in_read = False
+            log.info("refusing a pipelined request: request headers too large")
+            # Through uvicorn's own cycle, so the answers before it are sent first.
+            app, self.app = self.app, _headers_too_large
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+            return
+        self._began_in_read = False
         super().on_headers_complete()
+
+    def _header_bytes(self) -> int:
+        """The request line and headers as sent, but for optional white space."""
+        method = self.parser.get_method()
+        return (len(method) + len(self.url) + 11  # "GET /x HTTP/1.1\r\n"
+                + sum(len(name) + len(value) + 4 for name, value in self.headers) + 2)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._began_in_read, self._completed_in_read = self._completed_in_read, False
         if self._read_timer is None:
             self._arm_read_timer()
 
     def on_message_complete(self) -> None:
         self._disarm_read_timer()
         self._header_budget = self.max_header_bytes
+        self._completed_in_read = True
         super().on_message_complete()
 
     def _arm_read_timer(self) -> None:
