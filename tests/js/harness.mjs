@@ -84,13 +84,14 @@ export function scriptedFetch(script = []) {
 
 /** Everything createTracker needs, faked; `beacons` records sendBeacon calls. */
 export function fakeBrowser({ script = [], referrer = '', origin = 'https://site.example',
-  framed = false, beaconResult = true } = {}) {
+  framed = false, beaconResult = true, navigator = {}, windowDoNotTrack = undefined } = {}) {
   const clock = new Clock();
   const { fetch, calls } = scriptedFetch(script);
   const beacons = [];
   const window = new EventTarget();
   window.self = window;
   window.top = framed ? {} : window;
+  if (windowDoNotTrack !== undefined) window.doNotTrack = windowDoNotTrack;
   const document = new EventTarget();
   document.referrer = referrer;
   document.visibilityState = 'visible';
@@ -101,6 +102,7 @@ export function fakeBrowser({ script = [], referrer = '', origin = 'https://site
       beacons.push({ url, blob });
       return typeof beaconResult === 'function' ? beaconResult(url, blob) : beaconResult;
     },
+    navigator,
     window,
     document,
     location: { origin, href: `${origin}/projects/1` },
