@@ -1,18 +1,12 @@
 // Fakes of the browser APIs the tracking client uses: a manual clock, a scripted fetch,
 // sendBeacon, page lifecycle events. The module under test is the file the service serves.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
 
 export const MODULE_PATH = new URL('../../service/static/tracking.js', import.meta.url);
 export const MODULE_SOURCE = readFileSync(MODULE_PATH, 'utf8');
 
-// The served file is a .js ES module with no package.json around it; load a .mjs copy.
-const dir = mkdtempSync(join(tmpdir(), 'tracking-test-'));
-writeFileSync(join(dir, 'tracking.mjs'), MODULE_SOURCE);
-export const tracking = await import(pathToFileURL(join(dir, 'tracking.mjs')).href);
-rmSync(dir, { recursive: true, force: true });
+// An ES module as it is: the npm package's package.json beside it says "type": "module".
+export const tracking = await import(MODULE_PATH.href);
 
 /** Let pending promise callbacks run. */
 export async function settle() {
