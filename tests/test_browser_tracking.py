@@ -227,6 +227,57 @@ def test_a_click_during_an_outage_arrives_once_after_the_service_returns(service
     assert exceptions(page) == []
 
 
+# Chromium has no Global Privacy Control of its own; Brave and Firefox expose it like this.
+GPC_ON = ("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', "
+          "{ get: () => true, configurable: true });")
+# On the demo feed: the option on, a view, impressions of the cards in view (the page's own
+# handlers queue the card clicks); resolves to the view's result.
+TRACK_RESPECTING_DNT = """async ([projectId, source]) => {
+  const m = await import('/static/tracking.js');
+  m.configure({ respectDoNotTrack: true });
+  m.observeImpressions(document.getElementById('cards'), { source, minVisibleMs: 0 });
+  return m.trackProjectView(projectId, 'direct');
+}"""
+
+
+def impressions(db):  # type: ignore[no-untyped-def]
+    return db.execute("SELECT project_id, source FROM project_impressions").fetchall()
+
+
+def test_with_respect_do_not_track_a_gpc_browser_sends_nothing(service, browser, db):
+    pages: list[Page] = []
+
+    def visit(tab: str, project_id: int, gpc: bool) -> tuple[Page, str]:
+        page = new_page(browser, user_agent=USER_AGENT)
+        pages.append(page)
+        if gpc:
+            page.add_init_script(GPC_ON)
+        open_demo(page, f"{service.url}/demo/?tab={tab}")
+        stay_on_page(page)
+        view = page.evaluate(TRACK_RESPECTING_DNT, [project_id, f"explore_{tab}"])
+        click_card(page, "cards", 0)
+        page.evaluate("new Promise((r) => setTimeout(r, 300))")  # impressions: next flush
+        page.goto("about:blank")  # pagehide hands the queued click and impressions over
+        return page, view
+
+    try:
+        private, private_view = visit("news", 9005, gpc=True)
+        public, public_view = visit("trending", 9006, gpc=False)
+        assert (private_view, public_view) == ("opted_out", "recorded")
+        # the second visitor's events arrive; the first one's, sent earlier, would have by then
+        wait_until(lambda: clicks(db) and impressions(db), 10, "the events of the page without GPC")
+        time.sleep(0.5)
+        assert views(db) == [(9006, "direct")]
+        assert [source for _, source, _ in clicks(db)] == ["explore_trending"]
+        assert {source for _, source in impressions(db)} == {"explore_trending"}
+        assert [c["name"] for c in private.context.cookies()] == []  # no et_sid either
+        assert "et_sid" in [c["name"] for c in public.context.cookies()]
+        assert exceptions(private) == exceptions(public) == []
+    finally:
+        for page in pages:
+            page.context.close()
+
+
 @pytest.fixture
 def cross_origin_service(database: str) -> Iterator[Service]:
     # The page comes from http://localhost:PORT, the API is called at http://127.0.0.1:PORT:

@@ -1,4 +1,4 @@
-// Types of the engagement tracking client (/static/tracking.js).
+// Types of the engagement tracking client: /static/tracking.js, or the npm package built from it.
 
 export type ViewSource = 'explore' | 'profile' | 'direct' | 'search' | 'embed';
 export type ClickSource =
@@ -15,15 +15,16 @@ export type ReferrerPattern = RegExp | string | ((referrer: URL) => boolean);
 /**
  * What became of a view: the server's answer (`recorded`, `deduplicated`, or `ignored` for a
  * known bot), `not_found` (unknown or private project), `rejected` (another 4xx), `failed`
- * (retries exhausted), `sent` (handed to the browser at page unload; answer unknown) or
- * `invalid` (bad project id or source; nothing sent).
+ * (retries exhausted), `sent` (handed to the browser at page unload; answer unknown),
+ * `invalid` (bad project id or source; nothing sent) or `opted_out` (`respectDoNotTrack` is
+ * set and the visitor sends GPC or DNT; nothing sent).
  */
 export type ViewResult =
   | 'recorded' | 'deduplicated' | 'ignored' | 'not_found' | 'rejected' | 'failed' | 'sent'
-  | 'invalid';
+  | 'invalid' | 'opted_out';
 
 export interface BatchResult {
-  status: 'sent' | 'ignored' | 'rejected' | 'failed';
+  status: 'sent' | 'ignored' | 'rejected' | 'failed' | 'opted_out';
   count: number;
   skipped: number;
 }
@@ -63,6 +64,14 @@ export interface TrackingOptions {
   viewSourcePatterns?: Partial<Record<'explore' | 'profile' | 'search', ReferrerPattern[]>>;
   /** Origins whose referrers count as the site's own (default: the page's origin). */
   siteOrigins?: string[] | null;
+  /**
+   * Send nothing at all while the visitor signals Global Privacy Control
+   * (`navigator.globalPrivacyControl === true`) or Do Not Track (`navigator.doNotTrack === '1'`,
+   * or the legacy `window.doNotTrack` / `navigator.msDoNotTrack`): views resolve `opted_out`,
+   * clicks and impressions are not queued (false), observeImpressions watches nothing, and
+   * events queued earlier are dropped. Default false: the signals are ignored.
+   */
+  respectDoNotTrack?: boolean;
   /** Told about rejected, given-up or invalid events; for logging only. */
   onError?: ((error: TrackingError) => void) | null;
 }
@@ -71,7 +80,10 @@ export interface TrackingOptions {
 export interface TrackerEnvironment {
   fetch?: typeof fetch | null;
   sendBeacon?: ((url: string, data: Blob) => boolean) | null;
-  window?: { top?: unknown; self?: unknown; addEventListener?: Function } | null;
+  navigator?: { globalPrivacyControl?: boolean; doNotTrack?: string | null;
+                msDoNotTrack?: string | null } | null;
+  window?: { top?: unknown; self?: unknown; addEventListener?: Function;
+             doNotTrack?: string | null } | null;
   document?: { referrer?: string; visibilityState?: string; addEventListener?: Function } | null;
   location?: { origin: string; href: string } | null;
   setTimeout?: (fn: () => void, ms: number) => unknown;
@@ -139,10 +151,11 @@ export function configure(options: TrackingOptions): void;
 export function trackProjectView(projectId: ProjectId, source?: ViewSource): Promise<ViewResult>;
 /** The view source of a page reached from `referrer` (default document.referrer); 'embed' when framed. */
 export function getViewSourceFromReferrer(referrer?: string): ViewSource;
-/** Queue a click on a project card (position 0-based); false when the input was invalid. */
+/** Queue a click on a project card (position 0-based); false when nothing was queued: invalid
+ *  input, a full queue, or a GPC / DNT signal with respectDoNotTrack. */
 export function trackProjectClick(projectId: ProjectId, source: ClickSource, position?: number | null,
                                   variant?: Variant | null): boolean;
-/** Queue one impression of a project card in a feed; false when the input was invalid. */
+/** Queue one impression of a project card in a feed; false when nothing was queued (as clicks). */
 export function trackImpression(projectId: ProjectId, source: ClickSource, position?: number | null,
                                 variant?: Variant | null): boolean;
 /** Report the cards of `container` that are actually seen (IntersectionObserver), batched. */

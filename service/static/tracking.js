@@ -1,9 +1,11 @@
 // Browser client of the engagement service: project views and feed clicks, fire-and-forget.
-// Dependency-free ES module, served by the service at /static/tracking.js (types: tracking.d.ts).
+// Dependency-free ES module, served by the service at /static/tracking.js (types: tracking.d.ts)
+// and packed for npm, this very file, by the package.json beside it.
 //
 //   import { configure, trackProjectView, getViewSourceFromReferrer,
 //            trackProjectClick, getClickSourceFromTab } from 'https://engagement.example/static/tracking.js';
 //   configure({ getToken: () => session.accessToken });       // optional
+//   configure({ respectDoNotTrack: true });                  // optional: GPC / DNT send nothing
 //   trackProjectView(42);                                    // source from document.referrer
 //   trackProjectClick(42, getClickSourceFromTab('trending'), 3);
 //   observeImpressions(feedElement, { source: 'explore_trending' }); // cards actually seen
@@ -57,6 +59,7 @@ const DEFAULTS = Object.freeze({
   retryMaxMs: 30000,
   viewSourcePatterns: DEFAULT_VIEW_SOURCE_PATTERNS,
   siteOrigins: null,
+  respectDoNotTrack: false,
   onError: null,
 });
 
@@ -75,6 +78,7 @@ function browserEnvironment() {
   return {
     fetch: typeof g.fetch === 'function' ? g.fetch.bind(g) : null,
     sendBeacon: nav && typeof nav.sendBeacon === 'function' ? nav.sendBeacon.bind(nav) : null,
+    navigator: nav ?? null,
     window: g.window ?? null,
     document: g.document ?? null,
     location: g.location ?? null,
@@ -86,6 +90,18 @@ function browserEnvironment() {
     MutationObserver: typeof g.MutationObserver === 'function' ? g.MutationObserver : null,
     moduleOrigin: moduleOrigin(),
   };
+}
+
+// The visitor asked not to be tracked: Global Privacy Control, or Do Not Track as current
+// browsers ('1'), old Firefox ('yes'), old IE (msDoNotTrack) and old Safari (window) spell it.
+function privacySignal(nav, win) {
+  try {
+    if (nav && nav.globalPrivacyControl === true) return true;
+    const dnt = [nav?.doNotTrack, nav?.msDoNotTrack, win?.doNotTrack];
+    return dnt.some((value) => value === '1' || value === 'yes');
+  } catch {
+    return false;
+  }
 }
 
 /** The click source of a feed tab ('for-you', 'trending', 'new', 'news', 'search', ...). */
@@ -177,10 +193,16 @@ export function createTracker(options = {}, environment = undefined) {
       next.flushDelayMs = clampInt(next.flushDelayMs, 0, 600000, DEFAULTS.flushDelayMs);
       next.retryBaseMs = clampInt(next.retryBaseMs, 1, 600000, DEFAULTS.retryBaseMs);
       next.retryMaxMs = clampInt(next.retryMaxMs, next.retryBaseMs, 3600000, DEFAULTS.retryMaxMs);
+      next.respectDoNotTrack = Boolean(next.respectDoNotTrack);
       config = next;
     } catch (error) {
       report({ kind: 'config', reason: 'invalid', error });
     }
+  }
+
+  // Read at every call, not once: configure() may come after the first events.
+  function optedOut() {
+    return config.respectDoNotTrack && privacySignal(env.navigator, env.window);
   }
 
   function apiUrl(path) {
@@ -329,6 +351,10 @@ export function createTracker(options = {}, environment = undefined) {
     return request.kind === 'view' ? 'failed' : { status: 'failed', count: 0, skipped: 0 };
   }
 
+  function optedOutResult(request) {
+    return request.kind === 'view' ? 'opted_out' : { status: 'opted_out', count: 0, skipped: 0 };
+  }
+
   function retryOrGiveUp(request, response, error) {
     const status = response ? response.status : null;
     if (request.attempts > config.maxRetries) {
@@ -346,6 +372,11 @@ export function createTracker(options = {}, environment = undefined) {
 
   async function attempt(request, unloading = false) {
     if (request.settled) return;
+    // Also drops what was queued or waiting to be retried before the option was set.
+    if (optedOut()) {
+      settle(request, optedOutResult(request));
+      return;
+    }
     if (typeof env.fetch !== 'function') {
       settle(request, failedResult(request));
       return;
@@ -383,6 +414,10 @@ export function createTracker(options = {}, environment = undefined) {
   }
 
   function sendAtUnload(request) {
+    if (optedOut()) {
+      settle(request, optedOutResult(request));
+      return;
+    }
     // A beacon carries no headers; use it only when none is needed: anonymous identity comes
     // from cookies, and a first attempt has no Idempotency-Key worth keeping.
     const needsHeaders = Boolean(tokenNow() || config.sessionKey || request.attempts > 0);
@@ -479,6 +514,7 @@ export function createTracker(options = {}, environment = undefined) {
         report({ kind: 'view', reason: id === null ? 'invalid project id' : 'invalid source' });
         return Promise.resolve('invalid');
       }
+      if (optedOut()) return Promise.resolve('opted_out');
       const request = makeRequest('view', `/api/v1/projects/${id}/track-view/`,
         JSON.stringify({ source: chosen }));
       attempt(request);
@@ -505,6 +541,7 @@ export function createTracker(options = {}, environment = undefined) {
         report({ kind, reason });
         return false;
       }
+      if (optedOut()) return false;
       if (target.length >= config.maxQueueSize) {
         report({ kind, reason: 'queue full' });
         return false;
@@ -549,6 +586,7 @@ export function createTracker(options = {}, environment = undefined) {
         report({ kind: 'impression', reason });
         return handle;
       }
+      if (optedOut()) return handle; // nothing will be sent: no observer, no timers either
       listen();
       const selector = typeof opts.selector === 'string' ? opts.selector : '[data-project-id]';
       const threshold = Math.min(1, Math.max(0, Number(opts.threshold ?? 0.5) || 0));
@@ -643,7 +681,7 @@ function clampInt(value, min, max, fallback) {
 
 const tracker = createTracker();
 
-/** Change settings of the module's tracker: baseUrl, token / getToken, batching, retries, patterns. */
+/** Change settings of the module's tracker (TrackingOptions in tracking.d.ts). */
 export function configure(options) {
   tracker.configure(options);
 }

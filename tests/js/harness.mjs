@@ -1,18 +1,12 @@
 // Fakes of the browser APIs the tracking client uses: a manual clock, a scripted fetch,
 // sendBeacon, page lifecycle events. The module under test is the file the service serves.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
 
 export const MODULE_PATH = new URL('../../service/static/tracking.js', import.meta.url);
 export const MODULE_SOURCE = readFileSync(MODULE_PATH, 'utf8');
 
-// The served file is a .js ES module with no package.json around it; load a .mjs copy.
-const dir = mkdtempSync(join(tmpdir(), 'tracking-test-'));
-writeFileSync(join(dir, 'tracking.mjs'), MODULE_SOURCE);
-export const tracking = await import(pathToFileURL(join(dir, 'tracking.mjs')).href);
-rmSync(dir, { recursive: true, force: true });
+// An ES module as it is: the npm package's package.json beside it says "type": "module".
+export const tracking = await import(MODULE_PATH.href);
 
 /** Let pending promise callbacks run. */
 export async function settle() {
@@ -84,13 +78,14 @@ export function scriptedFetch(script = []) {
 
 /** Everything createTracker needs, faked; `beacons` records sendBeacon calls. */
 export function fakeBrowser({ script = [], referrer = '', origin = 'https://site.example',
-  framed = false, beaconResult = true } = {}) {
+  framed = false, beaconResult = true, navigator = {}, windowDoNotTrack = undefined } = {}) {
   const clock = new Clock();
   const { fetch, calls } = scriptedFetch(script);
   const beacons = [];
   const window = new EventTarget();
   window.self = window;
   window.top = framed ? {} : window;
+  if (windowDoNotTrack !== undefined) window.doNotTrack = windowDoNotTrack;
   const document = new EventTarget();
   document.referrer = referrer;
   document.visibilityState = 'visible';
@@ -101,6 +96,7 @@ export function fakeBrowser({ script = [], referrer = '', origin = 'https://site
       beacons.push({ url, blob });
       return typeof beaconResult === 'function' ? beaconResult(url, blob) : beaconResult;
     },
+    navigator,
     window,
     document,
     location: { origin, href: `${origin}/projects/1` },
