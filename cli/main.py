@@ -24,10 +24,14 @@ DEV_SECRETS = ("ENGAGEMENT_JWT_SECRET", "ENGAGEMENT_SERVICE_TOKEN", "ENGAGEMENT_
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("ENGAGEMENT_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """ENGAGEMENT_LOG_FORMAT and _LEVEL (engagement/logs.py); an invalid one stops here."""
+    from engagement import logs
+
+    try:
+        logs.configure()
+    except SettingsError as exc:
+        print(f"engagement: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -74,8 +78,12 @@ def _prepare_multiprocess_metrics(workers: int) -> str | None:
 
 def server_options() -> dict[str, object]:
     """How uvicorn runs the service (bench/ serves its framework baseline the same way)."""
+    from engagement import logs
+
+    level = logs.log_level()
     return {
-        "log_level": os.environ.get("ENGAGEMENT_LOG_LEVEL", "info").lower(),
+        # Each worker process sets its logging up from log_config (its own, not ours).
+        "log_config": logs.uvicorn_log_config(logs.log_format(), level), "log_level": level,
         # uvloop and httptools (uvicorn[standard]): the C event loop and HTTP parser; the
         # protocol bounds header size and read time (service/fastpath/protocol.py).
         "loop": "uvloop", "http": "service.fastpath.protocol:BoundedHttpToolsProtocol",

@@ -47,8 +47,7 @@ def refresh_rollups(ctx: JobContext) -> str:
             now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             blocks = update_trending_blocks(conn, ctx.settings, now)
         # The lag: how far materialisation trails the newest raw events, in aggregates that
-        # hold data; the same figure in the log and the metric.
-        metrics.ROLLUP_LAG.set(lag)
+        # hold data; engagement_rollup_lag_seconds reads the same figure at scrape time.
         return (f"{refreshed} continuous aggregates refreshed within raw retention "
                 f"(materialised lag {lag:.0f} s), {blocks} trending blocks")
     with ctx.connect() as conn:
@@ -64,7 +63,6 @@ def refresh_rollups(ctx: JobContext) -> str:
                 conn.execute(q(f"fill_{table}"), params)
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         blocks = update_trending_blocks(conn, ctx.settings, now)
-    metrics.ROLLUP_LAG.set(0)
     touched = sum(len(h) for h in buckets.values())
     return (f"{touched} relation-hours recomputed from {len(claimed)} log rows, "
             f"{blocks} trending blocks")
@@ -78,16 +76,6 @@ def materialised_lag(conn: psycopg.Connection) -> float:
         "widths": [timedelta(days=1) if v.endswith("_daily") else timedelta(hours=1)
                    for v in CAGGS]}).fetchone()
     return float(row[0]) if row and row[0] is not None else 0.0
-
-
-def measure_rollup_lag(ctx: JobContext) -> None:
-    if ctx.storage.continuous_aggregates:
-        return  # refresh_rollups measured it
-    with ctx.connect() as conn:
-        oldest = conn.execute(q("oldest_invalidation")).fetchone()
-        now = conn.execute("SELECT now()").fetchone()
-    if oldest and oldest[0] and now:
-        metrics.ROLLUP_LAG.set((now[0] - oldest[0]).total_seconds())
 
 
 def prune_dedup(ctx: JobContext) -> str:
@@ -150,6 +138,15 @@ def run_job(name: str, ctx: JobContext) -> str:
     elapsed = time.monotonic() - started
     metrics.JOB_RUNS.labels(name, "success").inc()
     metrics.JOB_DURATION.labels(name).observe(elapsed)
-    metrics.JOB_LAST_SUCCESS.labels(name).set(time.time())
     log.info("job %s ok in %.3fs: %s", name, elapsed, summary)
+    record_success(name, ctx)
     return summary
+
+
+def record_success(name: str, ctx: JobContext) -> None:
+    """Note the success in the database, where every scheduler's /metrics reads it."""
+    try:
+        with ctx.connect(autocommit=True) as conn:
+            conn.execute(q("record_job_success"), {"job_name": name})
+    except psycopg.Error as exc:  # the job's work is done; only the gauge misses this run
+        log.warning("job %s: its success could not be recorded (%s)", name, type(exc).__name__)

@@ -19,14 +19,15 @@ from datetime import UTC, datetime
 import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from engagement.db.migrations import current_profile
 from engagement.db.profiles import profile_named
 from engagement.exposition import exposition_registry
 from engagement.settings import Settings
 from scheduler import metrics
-from scheduler.jobs import JOBS, JobContext, measure_rollup_lag, run_job
+from scheduler.gauges import DatabaseGauges
+from scheduler.jobs import JOBS, JobContext, run_job
 
 log = logging.getLogger("engagement.scheduler")
 
@@ -49,11 +50,6 @@ def job_intervals(settings: Settings, profile: str) -> dict[str, int]:
 def _safe_run(name: str, ctx: JobContext) -> None:
     with contextlib.suppress(Exception):  # run_job logged and counted it; next run retries
         run_job(name, ctx)
-    if name == "refresh-rollups":
-        try:
-            measure_rollup_lag(ctx)
-        except Exception:
-            log.debug("could not measure rollup lag", exc_info=True)
 
 
 def build_scheduler(ctx: JobContext) -> BackgroundScheduler:
@@ -81,11 +77,9 @@ class Leader:
                                             connect_timeout=5,
                                             application_name="engagement-scheduler-leader")
             row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-            metrics.DATABASE_UP.set(1)
             return bool(row and row[0])
         except psycopg.Error as exc:
             log.warning("leader lock: database unavailable (%s)", type(exc).__name__)
-            metrics.DATABASE_UP.set(0)
             self.release()
             return False
 
@@ -93,10 +87,8 @@ class Leader:
         try:
             assert self.conn is not None
             self.conn.execute("SELECT 1")
-            metrics.DATABASE_UP.set(1)
             return True
         except (psycopg.Error, AssertionError):
-            metrics.DATABASE_UP.set(0)
             return False
 
     def release(self) -> None:
@@ -106,11 +98,20 @@ class Leader:
         self.conn = None
 
 
+def metrics_registry(settings: Settings) -> CollectorRegistry:
+    """What /metrics shows: the database's gauges, read at each scrape, and this process's
+    own metrics (job runs and durations, leadership)."""
+    registry = CollectorRegistry(support_collectors_without_names=True)
+    registry.register(DatabaseGauges(settings.database_url))
+    registry.register(exposition_registry())
+    return registry
+
+
 def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
     port = settings.scheduler_port if metrics_port is None else metrics_port
     metrics.declare_jobs(JOBS)
     if port:
-        start_http_server(port, addr=settings.host, registry=exposition_registry())
+        start_http_server(port, addr=settings.host, registry=metrics_registry(settings))
         log.info("scheduler metrics on http://%s:%d/metrics", settings.host, port)
     stop = threading.Event()
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the scheduler (ARCHITECTURE §7).
+"""Prometheus metrics of the scheduler process (ARCHITECTURE §7); the gauges that describe
+the database are read from it at scrape time (scheduler/gauges.py).
 
 The scheduler is one process, but each gauge still names its multiprocess mode so the
 numbers stay right if it ever runs with PROMETHEUS_MULTIPROC_DIR set.
@@ -13,29 +14,14 @@ JOB_DURATION = Histogram(
     "engagement_job_duration_seconds", "Job run duration.", ["job_name"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
-JOB_LAST_SUCCESS = Gauge(
-    "engagement_job_last_success_timestamp_seconds", "Unix time of the last successful run.",
-    ["job_name"], multiprocess_mode="max",
-)
-TRENDING_PROJECTS = Gauge("engagement_trending_projects", "Rows in the latest trending table.",
-                          multiprocess_mode="mostrecent")
 TRENDING_WINDOW_TOTALS = Counter(
     "engagement_trending_runs",
     "Trending runs by what they did with the window totals: reused, shifted or rebuilt.",
     ["mode"],
 )
-ROLLUP_LAG = Gauge(
-    "engagement_rollup_lag_seconds",
-    "Age of the oldest event not yet in the hourly counts (0 when they are current).",
-    multiprocess_mode="mostrecent",
-)
 SCHEDULER_LEADER = Gauge(
     "engagement_scheduler_leader", "1 while this scheduler holds the leader lock.",
     multiprocess_mode="livemax",
-)
-DATABASE_UP = Gauge(
-    "engagement_database_up", "1 when the database answered the scheduler's last check.",
-    multiprocess_mode="mostrecent",
 )
 
 

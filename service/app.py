@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *,
         request_class=StrictRequest,
         on_shutdown=[metrics.mark_worker_stopped],
         exception_handlers={Exception: handle_exception},
+        logging_config=None,  # the process's own (engagement/logs.py), text or JSON
         request_max_body_size=settings.public_max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Engagement service",

@@ -184,7 +184,6 @@ def compute_trending(ctx: JobContext) -> str:
         mode = update_window_totals(conn, ctx.settings, params)
         count = replace_trending(conn, q("compute_trending"), params.sql())
         conn.execute(q("record_trending_run"), {"now": now})
-    metrics.TRENDING_PROJECTS.set(count)
     metrics.TRENDING_WINDOW_TOTALS.labels(mode).inc()
     return f"{count} projects ({mode} window totals)"
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from litestar import Litestar
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+from engagement.logs import REQUEST_SCOPE
 from service.metrics import BUFFER, HTTP_ANSWERED, HTTP_IN_FLIGHT, HTTP_METHODS
 
 
@@ -53,6 +54,7 @@ class HttpMetricsMiddleware:
             await send(message)
 
         key = id(scope)
+        logged_request = REQUEST_SCOPE.set(scope)  # lines logged meanwhile name the request
         HTTP_IN_FLIGHT[key] = (method, scope)
         BUFFER.schedule()
         started = time.perf_counter()
@@ -64,6 +66,7 @@ class HttpMetricsMiddleware:
             HTTP_ANSWERED.append((method, scope.get("path_template", "other"), status,
                                    time.perf_counter() - started))
             BUFFER.schedule()
+            REQUEST_SCOPE.reset(logged_request)
 
 
 def install(app: Litestar, on_start: Callable[[HTTPResponseStartEvent], None] | None) -> None:

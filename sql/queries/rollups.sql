@@ -12,8 +12,12 @@ SELECT pg_advisory_unlock(7361003);
 -- for the next run. Rolled back with the recomputation if that fails.
 DELETE FROM rollup_invalidations RETURNING relation, bucket, recorded_at;
 
--- name: oldest_invalidation
-SELECT min(recorded_at) FROM rollup_invalidations;
+-- name: rollup_lag
+-- Seconds since the oldest change the rollup tables have not counted yet was logged (0 when
+-- they are current). The first log row by id, not min(recorded_at): one index probe, even
+-- when the log has grown for hours without a refresher.
+SELECT coalesce(greatest(extract(epoch FROM now() - (
+           SELECT recorded_at FROM rollup_invalidations ORDER BY id LIMIT 1)), 0), 0)::float8;
 
 -- name: clear_views_hourly
 DELETE FROM project_views_hourly WHERE bucket = ANY(%(buckets)s::timestamptz[]);
