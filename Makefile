@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help run test test-timescale install lock lint fmt migrate job clean system-packages fuzz \
+.PHONY: help run demo test test-timescale install lock lint fmt migrate job clean system-packages fuzz \
 	faults bench soak bench-insights bench-serve migrations-manifest
 .DEFAULT_GOAL := help
 
@@ -40,6 +40,10 @@ lock:
 ## run: embedded default: local PostgreSQL in ./.engagement, migrations, service + scheduler
 run: $(STAMP)
 	$(BIN)/engagement dev
+
+## demo: sample projects and traffic for the service `make run` started (in a second terminal)
+demo: $(STAMP)
+	$(BIN)/engagement demo $(DEMO_ARGS)
 
 system-packages:
 	scripts/ensure-system-packages

@@ -12,9 +12,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engagement.settings import SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from cli.dev.embedded import EmbeddedPostgres
+    from cli.dev.instance import InstanceLock
 
 log = logging.getLogger("engagement.cli")
 
@@ -134,6 +140,7 @@ def cmd_run_job(args: argparse.Namespace) -> int:
 
 
 DEV_ENV = DEV_DIR / "dev.env"
+DEV_LOCK = DEV_DIR / "dev.lock"
 
 
 def _read_dev_env() -> dict[str, str]:
@@ -162,19 +169,64 @@ def _dev_secrets() -> dict[str, str]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from cli.dev.embedded import EmbeddedPostgres
-    from engagement.db.migrations import migrate
+    from cli.dev.instance import AlreadyRunning, InstanceLock
+
+    lock = InstanceLock(DEV_LOCK)
+    try:
+        lock.acquire()  # before anything else: a second instance must change nothing
+    except AlreadyRunning as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        return _run_dev(args, lock)
+    finally:
+        lock.release()
+
+
+def _run_dev(args: argparse.Namespace, lock: InstanceLock) -> int:
+    from cli.dev.embedded import EmbeddedPostgres, EmbeddedPostgresError
+    from cli.dev.instance import PortInUse, check_port_free
 
     env = dict(os.environ)
+    host = env.get("ENGAGEMENT_HOST", "127.0.0.1")
+    scheduler_port = int(env.get("ENGAGEMENT_SCHEDULER_PORT", "9100"))
+    service_url = f"http://127.0.0.1:{args.port}"
+    lock.record(service_url=service_url)
+    cluster = None
+    started_cluster = False
+    try:
+        check_port_free(host, args.port, "the service", "choose another with --port")
+        if scheduler_port:
+            check_port_free(host, scheduler_port, "the scheduler's /metrics",
+                            "choose another with ENGAGEMENT_SCHEDULER_PORT (0: none)")
+        if not env.get("DATABASE_URL"):
+            port = int(env.get("ENGAGEMENT_DEV_PG_PORT", DEV_PG_PORT))
+            cluster = EmbeddedPostgres(DEV_DIR / "pgdata", port=port)
+            lock.record(data_dir=str(cluster.data_dir))
+            if not cluster.running:
+                check_port_free("127.0.0.1", port, "the local PostgreSQL",
+                                "choose another with ENGAGEMENT_DEV_PG_PORT")
+            started_cluster = cluster.start()
+            env["DATABASE_URL"] = cluster.ensure_database("engagement")
+            log.info("local PostgreSQL on 127.0.0.1:%d, data in %s (%s)", cluster.port,
+                     cluster.data_dir, "started" if started_cluster else "already running")
+    except (PortInUse, EmbeddedPostgresError) as exc:
+        print(f"engagement dev: {exc}", file=sys.stderr)
+        return 1
+    lock.record(database_url=env["DATABASE_URL"])
+    try:
+        return _serve_dev(args, env, cluster, started_cluster)
+    finally:
+        if cluster is not None and started_cluster and not args.keep_db:
+            cluster.stop()
+
+
+def _serve_dev(args: argparse.Namespace, env: dict[str, str], cluster: EmbeddedPostgres | None,
+               started_cluster: bool) -> int:
+    from engagement.db.migrations import migrate
+
     env.update(_dev_secrets())
     env.setdefault("ENGAGEMENT_DEMO_PAGE", "true")
-    cluster = None
-    if not env.get("DATABASE_URL"):
-        port = int(env.get("ENGAGEMENT_DEV_PG_PORT", DEV_PG_PORT))
-        cluster = EmbeddedPostgres(DEV_DIR / "pgdata", port=port)
-        cluster.start()
-        env["DATABASE_URL"] = cluster.ensure_database("engagement")
-        log.info("local PostgreSQL on 127.0.0.1:%d, data in %s", cluster.port, cluster.data_dir)
     # Recorded so `make job JOB=...` and other commands can reach this database.
     _write_dev_env({**_read_dev_env(), "DATABASE_URL": env["DATABASE_URL"]})
     os.environ.update(env)
@@ -182,16 +234,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "cli.main"]
     serve = [*exe, "serve", "--port", str(args.port), "--workers", str(args.workers)]
     children = [subprocess.Popen(serve, env=env), subprocess.Popen([*exe, "scheduler"], env=env)]
-    scheduler_port = env.get("ENGAGEMENT_SCHEDULER_PORT", "9100")
-    print(
-        f"\n  engagement service  http://127.0.0.1:{args.port}   (profile {profile})\n"
-        f"  metrics             http://127.0.0.1:{args.port}/metrics, "
-        f"scheduler http://127.0.0.1:{scheduler_port}/metrics\n"
-        f"  OpenAPI             http://127.0.0.1:{args.port}/schema\n"
-        f"  DATABASE_URL        {env['DATABASE_URL']}\n"
-        f"  service token       {env['ENGAGEMENT_SERVICE_TOKEN']}   (also in .engagement/dev.env)\n",
-        flush=True,
-    )
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -201,6 +243,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
+        # The banner comes once the service answers, after the children's start-up lines.
+        if _wait_ready(f"http://127.0.0.1:{args.port}/readyz", children, lambda: stopping):
+            print(_dev_banner(args, env, profile, cluster, started_cluster), flush=True)
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.5)
     finally:
@@ -212,10 +257,59 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
-        if cluster is not None and not args.keep_db:
-            cluster.stop()
     failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if failed and not stopping else 0
+
+
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]],
+                stopping: Callable[[], bool], timeout: float = 60) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping():
+        if any(c.poll() is not None for c in children):
+            return False
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _dev_banner(args: argparse.Namespace, env: dict[str, str], profile: str,
+                cluster: EmbeddedPostgres | None, started_cluster: bool) -> str:
+    from cli.dev.instance import postmaster_pid
+
+    base = f"http://127.0.0.1:{args.port}"
+    scheduler_port = env.get("ENGAGEMENT_SCHEDULER_PORT", "9100")
+    lines = [
+        "",
+        f"  engagement dev is running (PID {os.getpid()}); Ctrl-C here stops it",
+        "",
+        f"  service        {base}   (profile {profile})",
+        f"  API docs       {base}/schema",
+    ]
+    if env.get("ENGAGEMENT_DEMO_PAGE", "").lower() in {"1", "true", "yes", "on"}:
+        lines.append(f"  demo page      {base}/demo/")
+    lines.append(f"  metrics        {base}/metrics"
+                 + (f", scheduler http://127.0.0.1:{scheduler_port}/metrics"
+                    if scheduler_port != "0" else ""))
+    lines.append(f"  DATABASE_URL   {env['DATABASE_URL']}")
+    if cluster is not None:
+        pg_pid = postmaster_pid(cluster.data_dir)
+        owner = ("stopped with this one, unless --keep-db" if started_cluster
+                 else "was already running: left running")
+        lines.append(f"  data dir       {cluster.data_dir}   (PostgreSQL PID {pg_pid}; {owner})")
+    lines += [
+        f"  service token  {env['ENGAGEMENT_SERVICE_TOKEN']}   (also in {DEV_ENV})",
+        "",
+        "  In another terminal: `make demo` fills it with sample traffic; "
+        "`make job` lists the jobs to run now.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
