@@ -108,8 +108,10 @@ migrations-manifest:
 ## job: run one scheduler job now against the `make run` database, e.g. make job JOB=compute-trending
 ## (without JOB: the list of jobs)
 job: $(STAMP)
-	@test -f .engagement/dev.env || { echo "no .engagement/dev.env: start 'make run' first"; exit 1; }
-	@set -a && . ./.engagement/dev.env && set +a && $(BIN)/engagement run-job $(JOB)
+	@if [ -f .engagement/dev.env ]; then set -a && . ./.engagement/dev.env && set +a; \
+	elif [ -n "$(JOB)" ] && [ -z "$$DATABASE_URL" ]; then \
+		echo "no .engagement/dev.env (nor DATABASE_URL): start 'make run' first"; exit 1; fi; \
+	$(BIN)/engagement run-job $(JOB)
 
 ## clean: remove the virtualenvs and caches
 clean:

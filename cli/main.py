@@ -1,22 +1,24 @@
-"""The `engagement` console script."""
+"""The `engagement` command line: the service, the scheduler, migrations, jobs, development."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engagement.settings import SettingsError, load_settings
+from engagement.settings import SettingsError, load_database_settings, load_settings
 
 if TYPE_CHECKING:
     from cli.dev.embedded import EmbeddedPostgres
@@ -36,10 +38,33 @@ def _setup_logging() -> None:
     )
 
 
+class DatabaseUnreachable(RuntimeError):
+    """DATABASE_URL names a server that does not answer; the message says which and why."""
+
+
+def _reachable(database_url: str) -> str:
+    """database_url, once a connection to it succeeds; else DatabaseUnreachable."""
+    import psycopg
+
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        where = re.sub(r"(password=)\S+", r"\1***",
+                       re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", database_url))
+        reason = str(exc).strip().splitlines()[0].rpartition(": ")[2] or type(exc).__name__
+        raise DatabaseUnreachable(
+            f"the database at {where} is not reachable ({reason}). Start it first: "
+            "`make run` for the local one, or set DATABASE_URL to a running server."
+        ) from None
+    return database_url
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from engagement.db.migrations import migrate
 
-    profile = migrate(load_settings(), profile=args.profile or os.environ.get("ENGAGEMENT_PROFILE"))
+    settings = load_database_settings()
+    _reachable(settings.database_url)
+    profile = migrate(settings, profile=args.profile or os.environ.get("ENGAGEMENT_PROFILE"))
     print(f"migrated; profile={profile}")
     return 0
 
@@ -49,8 +74,8 @@ def cmd_info(_: argparse.Namespace) -> int:
 
     from engagement.db.profiles import detect_profile, recorded_profile
 
-    settings = load_settings()
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+    settings = load_database_settings()
+    with psycopg.connect(_reachable(settings.database_url), autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()
         ts = conn.execute(
             "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
@@ -123,11 +148,15 @@ def cmd_run_job(args: argparse.Namespace) -> int:
     from engagement.db.migrations import current_profile
     from scheduler.jobs import JOBS, JobContext, run_job
 
+    if args.name is None:
+        print("the jobs (run one now: engagement run-job NAME; next to `make run`: "
+              "make job JOB=NAME):\n" + _job_list())
+        return 0
     if args.name not in JOBS:
-        print(f"unknown job {args.name!r}; jobs: {', '.join(JOBS)}", file=sys.stderr)
+        print(f"unknown job {args.name!r}; the jobs:\n{_job_list()}", file=sys.stderr)
         return 2
-    settings = load_settings()
-    profile = current_profile(settings.database_url)
+    settings = load_database_settings()
+    profile = current_profile(_reachable(settings.database_url))
     if profile is None:
         print("the database is not migrated; run `engagement migrate` first", file=sys.stderr)
         return 1
@@ -137,6 +166,14 @@ def cmd_run_job(args: argparse.Namespace) -> int:
         print(f"job {args.name} failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _job_list() -> str:
+    from scheduler.jobs import JOBS
+
+    width = max(map(len, JOBS))
+    return "\n".join(f"  {name:<{width}}  {(job.__doc__ or '').strip().splitlines()[0]}"
+                     for name, job in JOBS.items())
 
 
 DEV_ENV = DEV_DIR / "dev.env"
@@ -339,31 +376,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = """\
+Tracks views, clicks, likes and impressions of projects and ranks what is trending.
+
+On a laptop: `make run` (engagement dev) starts a local PostgreSQL, the service and the
+scheduler; `make demo` fills them with sample traffic. In production: `engagement migrate`
+once, then `engagement serve` and `engagement scheduler` (DATABASE_URL and the secrets in
+the environment; see README 'Configuration'). `engagement COMMAND -h` describes each command.
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every default shown, except the empty ones (None: it comes from the environment, and
+    off for a flag), which the help text itself explains."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("migrate", help="apply sql/ migrations (idempotent; detects the profile)")
+    from engagement.settings import Settings
+
+    default = {f: Settings.__dataclass_fields__[f].default for f in ("host", "port", "workers")}
+    parser = argparse.ArgumentParser(prog="engagement", description=DESCRIPTION,
+                                     formatter_class=_HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, func: Callable[[argparse.Namespace], int]
+                ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, formatter_class=_HelpFormatter,
+                           description=textwrap.fill(summary[0].upper() + summary[1:] + "."))
+        p.set_defaults(func=func)
+        return p
+
+    p = command("migrate", "apply the sql/ migrations to DATABASE_URL (idempotent; detects the "
+                "profile)", cmd_migrate)
     p.add_argument("--profile", choices=["timescale", "timescale-apache", "postgres"],
-                   help="force a profile on a fresh database instead of detecting it")
-    p.set_defaults(func=cmd_migrate)
-    p = sub.add_parser("serve", help="run the HTTP service")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int)
-    p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("scheduler", help="run the jobs process (one active instance)")
-    p.set_defaults(func=cmd_scheduler)
-    p = sub.add_parser("run-job", help="run one job once and exit")
-    p.add_argument("name", help="compute-trending, refresh-rollups, prune-dedup or retention")
-    p.set_defaults(func=cmd_run_job)
-    p = sub.add_parser("info", help="show the database, its profile and key settings (read-only)")
-    p.set_defaults(func=cmd_info)
-    p = sub.add_parser("dev", help="embedded default: local PostgreSQL, migrate, service + scheduler")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--keep-db", action="store_true", help="leave the local PostgreSQL running")
-    p.set_defaults(func=cmd_dev)
-    p = sub.add_parser("demo", help="sample projects and live traffic against a running service")
+                   help="force a profile on a fresh database instead of detecting it "
+                        "(default: ENGAGEMENT_PROFILE, else detected)")
+    p = command("serve", "run the HTTP service (needs DATABASE_URL and the three secrets)",
+                cmd_serve)
+    p.add_argument("--host", help=f"address to listen on (default: ENGAGEMENT_HOST, else "
+                                  f"{default['host']})")
+    p.add_argument("--port", type=int, help=f"port to listen on (default: ENGAGEMENT_PORT, "
+                                            f"else {default['port']})")
+    p.add_argument("--workers", type=int, help=f"worker processes (default: ENGAGEMENT_WORKERS, "
+                                               f"else {default['workers']})")
+    command("scheduler", "run the jobs on their intervals (any number may run; one is active)",
+            cmd_scheduler)
+    p = command("run-job", "run one job once against DATABASE_URL and exit; without a name, "
+                "list the jobs", cmd_run_job)
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="compute-trending, refresh-rollups, prune-dedup or retention")
+    command("info", "show the database's version, profile and key settings (needs only "
+            "DATABASE_URL; read-only)", cmd_info)
+    p = command("dev", "the embedded default (`make run`): a local PostgreSQL in ./.engagement, "
+                "the migrations, the service and the scheduler", cmd_dev)
+    p.epilog = textwrap.fill(
+        f"Environment: ENGAGEMENT_DEV_PG_PORT, the local PostgreSQL's port (default {DEV_PG_PORT}); "
+        "ENGAGEMENT_SCHEDULER_PORT, the scheduler's /metrics (default 9100, 0: none); "
+        "DATABASE_URL, a server of yours to use instead of the local one.")
+    p.add_argument("--port", type=int, default=8000, help="port of the service")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the service")
+    p.add_argument("--keep-db", action="store_true",
+                   help="leave the local PostgreSQL running on exit (default: stop it, if this "
+                        "command started it)")
+    p = command("demo", "sample projects and live traffic against a running service (`make "
+                "demo`)", cmd_demo)
     p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the service")
     p.add_argument("--projects", type=int, default=12, help="sample projects to register")
     p.add_argument("--first-id", type=int, default=9001, help="id of the first sample project")
@@ -371,10 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-seconds", type=float, default=60,
                    help="how long to send live browser traffic (0: none)")
     p.add_argument("--rate", type=float, default=20, help="live calls per second")
-    p.add_argument("--seed", type=int, help="random seed, for a repeatable demo")
+    p.add_argument("--seed", type=int, help="random seed, for a repeatable demo (default: none)")
     p.add_argument("--no-jobs", action="store_true",
-                   help="leave rollups and trending to the scheduler even if DATABASE_URL is set")
-    p.set_defaults(func=cmd_demo)
+                   help="leave rollups and trending to the scheduler even if the database is "
+                        "known (default: run both jobs before showing trending)")
     return parser
 
 
@@ -386,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"engagement: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUnreachable as exc:
+        print(f"engagement: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
