@@ -300,16 +300,18 @@ def _serve_dev(args: argparse.Namespace, env: dict[str, str], cluster: EmbeddedP
 
 def _wait_ready(url: str, children: list[subprocess.Popen[bytes]],
                 stopping: Callable[[], bool], timeout: float = 60) -> bool:
-    import httpx
+    import urllib.error
+    import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping():
         if any(c.poll() is not None for c in children):
             return False
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
     return False
@@ -355,25 +357,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from cli.dev.demo import DemoError, run_demo
 
-    # Next to `make run`, the token it generated is in .engagement/dev.env.
-    dev_env = DEV_DIR / "dev.env"
-    token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN") or next(
-        (line.partition("=")[2].strip() for line in
-         (dev_env.read_text().splitlines() if dev_env.exists() else [])
-         if line.startswith("ENGAGEMENT_SERVICE_TOKEN=")), None)
+    # Per-request INFO lines (~1,200 of them) would bury the progress and the summary.
+    # The jobs' own lines repeat what the summary says.
+    for name in ("httpx", "httpcore", "engagement.jobs"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Next to `make run`, its token and database are in .engagement/dev.env.
+    dev = {} if os.environ.get("ENGAGEMENT_SERVICE_TOKEN") else _read_dev_env()
+    token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN") or dev.get("ENGAGEMENT_SERVICE_TOKEN")
     if not token:
-        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token",
-              file=sys.stderr)
+        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token "
+              "(next to `make run` it is read from .engagement/dev.env)", file=sys.stderr)
         return 2
-    database_url = None if args.no_jobs else os.environ.get("DATABASE_URL")
+    database_url = os.environ.get("DATABASE_URL") or dev.get("DATABASE_URL")
+    if database_url:
+        _reachable(database_url)
+        jobs_hint = ("make job JOB=refresh-rollups && make job JOB=compute-trending"
+                     if dev.get("DATABASE_URL") and Path("Makefile").exists() else
+                     " && ".join(f"DATABASE_URL={database_url} {_self_command()} run-job {job}"
+                                 for job in ("refresh-rollups", "compute-trending")))
+    else:
+        jobs_hint = (f"`{_self_command()} run-job refresh-rollups`, then compute-trending, "
+                     "with DATABASE_URL set to the service's database")
+    tty = sys.stdout.isatty()
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        print(("\r\033[K" if tty else "") + line, flush=True)
+
+    def progress(line: str) -> None:  # one line, rewritten in place; nothing in a log file
+        if tty:
+            print("\r\033[K" + line, end="", flush=True)
+
     try:
-        run_demo(args.url, token, projects=args.projects, days=args.days,
-                 first_id=args.first_id, live_seconds=args.live_seconds, rate=args.rate,
-                 database_url=database_url, seed=args.seed)
+        report = run_demo(args.url, token, projects=args.projects, days=args.days,
+                          first_id=args.first_id, live_seconds=args.live_seconds,
+                          rate=args.rate, database_url=database_url, jobs=not args.no_jobs,
+                          jobs_hint=jobs_hint, seed=args.seed, log=say, progress=progress)
     except (DemoError, httpx.HTTPError, psycopg.Error) as exc:
+        progress("")
         print(f"engagement demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    say(f"demo done in {time.monotonic() - started:.0f} s: {report.projects} projects; "
+        f"see {args.url.rstrip('/')}/api/v1/trending/ and {args.url.rstrip('/')}/demo/")
     return 0
+
+
+def _self_command() -> str:
+    """How to run `engagement` again from here: its name if on PATH, else its path."""
+    here = shutil.which("engagement")
+    if here and Path(here).resolve() == Path(sys.argv[0]).resolve():
+        return "engagement"
+    if Path(sys.argv[0]).name == "engagement":
+        return sys.argv[0]
+    return f"{sys.executable} -m cli"
 
 
 DESCRIPTION = """\
