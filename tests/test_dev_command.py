@@ -102,13 +102,44 @@ def test_second_dev_in_the_same_directory_refuses_at_once_and_names_the_first(de
     assert not _postgres_answers(dev.database_url())
 
 
+def _wait_for_banner(dev: Dev, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while "Ctrl-C" not in dev.output(name):
+        assert time.monotonic() < deadline, dev.output(name)
+        time.sleep(0.2)
+
+
+def test_dev_prints_a_migration_summary_and_a_banner_after_start_up(dev):
+    dev.env["ENGAGEMENT_LOG_LEVEL"] = "info"  # as `make run` shows it
+    proc = dev.start("dev")
+    try:
+        wait_until_healthy(dev.base + "/readyz", proc, timeout=120)
+        _wait_for_banner(dev, "dev")
+    finally:
+        stop(proc, timeout=40)
+    lines = dev.output("dev").splitlines()
+    banner = next(i for i, line in enumerate(lines) if "Ctrl-C" in line)
+    before = "\n".join(lines[:banner])
+    assert "yoyo" not in before and "applying" not in before.lower()
+    assert len([line for line in lines if "migrations:" in line]) == 1
+    assert "migrations: " in before and " applied now" in before
+    assert banner < 25  # was ~110: every migration and step, then every APScheduler line
+    shown = "\n".join(lines[banner:banner + 15])
+    token = (dev.root / ".engagement" / "dev.env").read_text().split(
+        "ENGAGEMENT_SERVICE_TOKEN=")[1].split()[0]
+    for expected in (dev.base, f"{dev.base}/schema", dev.database_url(), str(dev.data_dir),
+                     token):
+        assert expected in shown
+
+
 def test_dev_leaves_running_a_postgresql_it_did_not_start(dev):
     cluster = EmbeddedPostgres(dev.data_dir, port=dev.pg_port)
     assert cluster.start()
     proc = dev.start("dev")
     try:
         wait_until_healthy(dev.base + "/readyz", proc, timeout=120)
-        assert "already running" in dev.output("dev")
+        _wait_for_banner(dev, "dev")
+        assert "was already running: left running" in dev.output("dev")
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=40) == 0

@@ -85,7 +85,7 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
             conn.execute(q("record_profile"), {"profile": chosen})
             if profile_named(chosen) is TIMESCALE:
                 apply_timescale_policies(conn, settings)
-            log.info("migrations: %d applied now, %d in place, profile %s",
+            log.info("migrations: %d applied now, %d in all, profile %s",
                      len(pending), len(migrations), chosen)
             return chosen
         finally:
