@@ -277,8 +277,10 @@ def _serve_dev(args: argparse.Namespace, env: dict[str, str], cluster: EmbeddedP
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    # SIGHUP too: a closed terminal would otherwise end this process without stopping the
+    # PostgreSQL it started (pg_ctl runs it in a session of its own, so it gets no signal).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     try:
         # The banner comes once the service answers, after the children's start-up lines.
         if _wait_ready(f"http://127.0.0.1:{args.port}/readyz", children, lambda: stopping):

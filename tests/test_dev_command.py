@@ -109,14 +109,16 @@ def _wait_for_banner(dev: Dev, name: str, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def test_dev_prints_a_migration_summary_and_a_banner_after_start_up(dev):
+def test_dev_prints_a_migration_summary_and_a_banner_and_stops_on_hangup(dev):
     dev.env["ENGAGEMENT_LOG_LEVEL"] = "info"  # as `make run` shows it
     proc = dev.start("dev")
     try:
         wait_until_healthy(dev.base + "/readyz", proc, timeout=120)
         _wait_for_banner(dev, "dev")
     finally:
-        stop(proc, timeout=40)
+        proc.send_signal(signal.SIGHUP)  # its terminal closed
+        assert proc.wait(timeout=40) == 0
+    assert not _postgres_answers(dev.database_url())  # it started it, so it stopped it
     lines = dev.output("dev").splitlines()
     banner = next(i for i, line in enumerate(lines) if "Ctrl-C" in line)
     before = "\n".join(lines[:banner])
