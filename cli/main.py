@@ -244,14 +244,15 @@ def _run_dev(args: argparse.Namespace, lock: InstanceLock) -> int:
                 check_port_free("127.0.0.1", port, "the local PostgreSQL",
                                 "choose another with ENGAGEMENT_DEV_PG_PORT")
             started_cluster = cluster.start()
-            env["DATABASE_URL"] = cluster.ensure_database("engagement")
-            log.info("local PostgreSQL on 127.0.0.1:%d, data in %s (%s)", cluster.port,
-                     cluster.data_dir, "started" if started_cluster else "already running")
     except (PortInUse, EmbeddedPostgresError) as exc:
         print(f"engagement dev: {exc}", file=sys.stderr)
         return 1
-    lock.record(database_url=env["DATABASE_URL"])
     try:
+        if cluster is not None:
+            env["DATABASE_URL"] = cluster.ensure_database("engagement")
+            log.info("local PostgreSQL on 127.0.0.1:%d, data in %s (%s)", cluster.port,
+                     cluster.data_dir, "started" if started_cluster else "already running")
+        lock.record(database_url=env["DATABASE_URL"])
         return _serve_dev(args, env, cluster, started_cluster)
     finally:
         if cluster is not None and started_cluster and not args.keep_db:
@@ -297,7 +298,14 @@ def _serve_dev(args: argparse.Namespace, env: dict[str, str], cluster: EmbeddedP
             except subprocess.TimeoutExpired:
                 child.kill()
     failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-    return 1 if failed and not stopping else 0
+    if failed and not stopping:
+        names = [name for name, c in zip(("service", "scheduler"), children, strict=True)
+                 if c.returncode in failed]
+        print(f"engagement dev: the {' and the '.join(names)} exited (code "
+              f"{', '.join(map(str, failed))}; its lines above say why); stopped",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _wait_ready(url: str, children: list[subprocess.Popen[bytes]],
