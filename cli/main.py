@@ -354,8 +354,10 @@ def _dev_banner(args: argparse.Namespace, env: dict[str, str], profile: str,
     lines += [
         f"  service token  {env['ENGAGEMENT_SERVICE_TOKEN']}   (also in {DEV_ENV})",
         "",
-        "  In another terminal: `make demo` fills it with sample traffic; "
-        "`make job` lists the jobs to run now.",
+        "  In another terminal: " + (
+            "`make demo` fills it with sample traffic; `make job` lists the jobs to run now."
+            if Path("Makefile").exists() else
+            f"`{_self_command()} demo` fills it with sample traffic."),
         "",
     ]
     return "\n".join(lines)
