@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help run test test-timescale install lock lint fmt migrate job clean system-packages fuzz \
+.PHONY: help run demo test test-timescale install lock lint fmt migrate job clean system-packages fuzz \
 	faults bench soak bench-insights bench-serve migrations-manifest
 .DEFAULT_GOAL := help
 
@@ -40,6 +40,10 @@ lock:
 ## run: embedded default: local PostgreSQL in ./.engagement, migrations, service + scheduler
 run: $(STAMP)
 	$(BIN)/engagement dev
+
+## demo: sample projects and traffic for the service `make run` started (in a second terminal)
+demo: $(STAMP)
+	$(BIN)/engagement demo $(DEMO_ARGS)
 
 system-packages:
 	scripts/ensure-system-packages
@@ -104,8 +108,10 @@ migrations-manifest:
 ## job: run one scheduler job now against the `make run` database, e.g. make job JOB=compute-trending
 ## (without JOB: the list of jobs)
 job: $(STAMP)
-	@test -f .engagement/dev.env || { echo "no .engagement/dev.env: start 'make run' first"; exit 1; }
-	@set -a && . ./.engagement/dev.env && set +a && $(BIN)/engagement run-job $(JOB)
+	@if [ -f .engagement/dev.env ]; then set -a && . ./.engagement/dev.env && set +a; \
+	elif [ -n "$(JOB)" ] && [ -z "$$DATABASE_URL" ]; then \
+		echo "no .engagement/dev.env (nor DATABASE_URL): start 'make run' first"; exit 1; fi; \
+	$(BIN)/engagement run-job $(JOB)
 
 ## clean: remove the virtualenvs and caches
 clean:

@@ -133,6 +133,14 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     return settings
 
 
+def load_database_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings for commands that only use the database (migrate, info, run-job): only
+    DATABASE_URL is required; the HTTP secrets are read if set, else left empty."""
+    env = os.environ if env is None else env
+    unused = {_field_of(name): env.get(name, "") for name in REQUIRED if name != "DATABASE_URL"}
+    return load_settings(env, **{**unused, **overrides})
+
+
 def _field_of(env_name: str) -> str:
     return {"DATABASE_URL": "database_url"}.get(
         env_name, env_name.removeprefix("ENGAGEMENT_").lower()

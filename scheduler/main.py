@@ -109,6 +109,11 @@ def metrics_registry(settings: Settings) -> CollectorRegistry:
 
 def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
     port = settings.scheduler_port if metrics_port is None else metrics_port
+    # APScheduler's INFO lines (each job added, each run started and ended: about 20 at
+    # start, 6 a minute) repeat run_job's one line a run; its warnings (missed runs) stay.
+    apscheduler = logging.getLogger("apscheduler")
+    if not apscheduler.isEnabledFor(logging.DEBUG):
+        apscheduler.setLevel(logging.WARNING)
     metrics.declare_jobs(JOBS)
     if port:
         start_http_server(port, addr=settings.host, registry=metrics_registry(settings))

@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -235,10 +235,14 @@ class DemoClient:
             json={"project_id": project_id, "user_id": user_id, "action": action}), 200, 201,
         ).status_code
 
-    def trending(self, limit: int = 10) -> list[dict[str, Any]]:
+    def trending(self, limit: int = 10) -> tuple[list[dict[str, Any]], str]:
+        """The first `limit` of trending, and when it was computed (or 'never')."""
         response = self._check(self.http.get("/api/v1/trending/", params={"limit": limit}), 200)
-        results: list[dict[str, Any]] = response.json()["results"]
-        return results
+        body = response.json()
+        computed = body["computed_at"]
+        when = (datetime.fromisoformat(computed.replace("Z", "+00:00")).strftime("%H:%M:%S UTC")
+                if computed else "never")
+        return body["results"], when
 
 
 class DemoError(RuntimeError):
@@ -301,19 +305,25 @@ class LiveVisitors:
 
 
 def live_traffic(client: DemoClient, projects: list[DemoProject], *, seconds: float,
-                 rate: float, rng: random.Random) -> dict[str, int]:
+                 rate: float, rng: random.Random,
+                 progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
     """Browser-like calls for `seconds` at about `rate` calls per second; counts by answer."""
     visitors = LiveVisitors(client, projects, rng)
     tally: dict[str, int] = {}
     # One of each kind of call first, so even a short run shows every outcome.
     tour = [0.3, 0.0, 0.6, 0.9, 0.94, 0.96, 0.99]
-    deadline = time.monotonic() + seconds
+    begun = time.monotonic()
+    deadline = begun + seconds
+    calls = 0
     while True:
         started = time.monotonic()
         if started >= deadline and not tour:
             break
         key = visitors.act(tour.pop(0) if tour else None)
         tally[key] = tally.get(key, 0) + 1
+        calls += 1
+        if calls % max(1, round(rate)) == 0:  # about once a second
+            progress(f"live traffic: {started - begun:.0f}/{seconds:g} s, {calls} calls")
         pause = 1 / rate - (time.monotonic() - started)
         if pause > 0:
             time.sleep(pause)
@@ -323,12 +333,10 @@ def live_traffic(client: DemoClient, projects: list[DemoProject], *, seconds: fl
 def run_jobs(database_url: str) -> list[str]:
     """refresh-rollups then compute-trending, as `engagement run-job` runs them (it logs)."""
     from engagement.db.migrations import current_profile
-    from engagement.settings import load_settings
+    from engagement.settings import load_database_settings
     from scheduler.jobs import JobContext, run_job
 
-    # The jobs only need the database and the trending settings, not the HTTP secrets.
-    settings = load_settings(os.environ, database_url=database_url, jwt_secret="-",
-                             service_token="-", session_secret="-")
+    settings = load_database_settings(os.environ, database_url=database_url)
     profile = current_profile(database_url)
     if profile is None:
         raise DemoError("the database is not migrated; run `engagement migrate` first")
@@ -338,44 +346,79 @@ def run_jobs(database_url: str) -> list[str]:
     return done
 
 
+def kept_ages(database_url: str, project_ids: list[int]) -> dict[int, datetime]:
+    """When the sample projects registered by an earlier run were created: kept, so that a
+    second run does not rewrite their ages."""
+    import psycopg
+
+    from engagement.db.queries import q
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(q("project_created_ats"), {"project_ids": project_ids}).fetchall()
+    return {int(pid): created for pid, created in rows}
+
+
 def run_demo(url: str, token: str, *, projects: int = 12, days: float = 7, first_id: int = 9001,
              live_seconds: float = 60, rate: float = 20, database_url: str | None = None,
-             seed: int | None = None, scale: float = 1.0,
-             log: Callable[[str], None] = print) -> DemoReport:
-    """Register sample projects, import history, send live traffic, refresh trending."""
+             seed: int | None = None, scale: float = 1.0, jobs: bool = True,
+             jobs_hint: str = "`engagement run-job refresh-rollups`, then compute-trending, "
+                              "with DATABASE_URL set to the service's database",
+             log: Callable[[str], None] = print,
+             progress: Callable[[str], None] = lambda _: None) -> DemoReport:
+    """Register sample projects, import history, send live traffic, refresh trending.
+
+    With database_url, projects an earlier run registered keep their ages, and (with jobs)
+    the rollups and trending are brought up to date before trending is read."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     report = DemoReport()
     sample = sample_projects(projects, first_id, now, rng, scale)
+    kept = kept_ages(database_url, [p.project_id for p in sample]) if database_url else {}
+    sample = [replace(p, created_at=kept.get(p.project_id, p.created_at)) for p in sample]
+    span = f"{sample[0].project_id}..{sample[-1].project_id}"
     with httpx.Client(base_url=url, timeout=30) as http:
         client = DemoClient(http, token)
         for project in sample:
             client.register(project)
         report.projects = len(sample)
-        log(f"registered projects {sample[0].project_id}..{sample[-1].project_id} "
-            f"(the last one private)")
+        if kept:
+            log(f"projects {span}: {len(kept)} already there from an earlier run, their ages "
+                "kept; this run's traffic adds to their counts")
+        elif database_url:
+            log(f"registered projects {span} (the last one private)")
+        else:
+            log(f"registered projects {span} (the last one private) with ages drawn now: "
+                "a second run without DATABASE_URL resets them")
         events = history(sample, days, now, rng)
+        total = sum(map(len, events.values()))
         for body in chunks(events):
             counts = client.import_events(body)
             for kind in report.imported:
                 report.imported[kind] += counts[kind]
+            progress(f"importing history: {sum(report.imported.values()):,} of {total:,} events")
         log(f"imported {days:g} days of history: " +
-            ", ".join(f"{n} {kind}" for kind, n in report.imported.items()))
+            ", ".join(f"{n:,} {kind}" for kind, n in report.imported.items()))
         if live_seconds > 0:
-            log(f"sending live traffic for {live_seconds:g}s at ~{rate:g} calls/s ...")
-            report.live = live_traffic(client, sample, seconds=live_seconds, rate=rate, rng=rng)
-            log("  answers: " + ", ".join(f"{k}: {n}" for k, n in report.live.items()))
-        if database_url:
-            log("bringing hourly counts and trending up to date:")
+            report.live = live_traffic(client, sample, seconds=live_seconds, rate=rate, rng=rng,
+                                       progress=progress)
+            log(f"sent live traffic for {live_seconds:g} s, {sum(report.live.values())} calls; "
+                "answers: " + ", ".join(f"{k}: {n}" for k, n in report.live.items()))
+        if database_url and jobs:
+            progress("bringing hourly counts and trending up to date ...")
             report.jobs = run_jobs(database_url)
-        else:
-            log("no DATABASE_URL: the scheduler refreshes the counts within a minute and "
-                "trending within 5 minutes (or run `engagement run-job compute-trending`)")
-        report.trending = client.trending()
-    if report.trending:
-        log("trending now:")
-        for row in report.trending[:5]:
-            log(f"  #{row['rank']} project {row['project_id']}  score {row['score']:.3f}  "
-                f"views {row['previous_views']} -> {row['recent_views']}  "
-                f"likes {row['previous_likes']} -> {row['recent_likes']}")
+            log("brought up to date: " + "; ".join(report.jobs))
+        report.trending, computed_at = client.trending()
+    if report.jobs:
+        log(f"trending now (computed {computed_at}, this run's events counted):")
+    elif report.trending:
+        log(f"trending as last computed ({computed_at}), before this run's events; the "
+            f"scheduler recomputes it within 5 minutes, or at once: {jobs_hint}")
+    else:
+        log(f"trending is empty until it is computed: the scheduler does within 5 minutes, "
+            f"or at once: {jobs_hint}")
+    for row in report.trending[:5]:
+        log(f"  #{row['rank']} project {row['project_id']}  score {row['score']:.3f}  "
+            f"views {row['previous_views']} -> {row['recent_views']}  "
+            f"likes {row['previous_likes']} -> {row['recent_likes']}  "
+            f"{row['days_old']} days old")
     return report

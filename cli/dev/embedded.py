@@ -167,16 +167,18 @@ class EmbeddedPostgres:
     def running(self) -> bool:
         return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start the server, or adopt the one already running here; True if this started it."""
         self.init()
         if self.running:
             self.port = self._running_port()
-            return
+            return False
         options = " ".join(f"-c {k}={v!s}" if v != "" else f"-c {k}=''"
                            for k, v in self.settings.items())
         options += f" -p {self.port}"
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
                   "-l", str(self.log_file), "-o", options)
+        return True
 
     def _running_port(self) -> int:
         pid_file = (self.data_dir / "postmaster.pid").read_text().splitlines()

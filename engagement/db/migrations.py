@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from importlib import resources
 
@@ -74,17 +76,34 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             backend = get_backend(_yoyo_url(settings.database_url))
             migrations = read_migrations(*_folders(chosen))
-            with backend.lock():
+            with backend.lock(), _yoyo_lines_at_debug():
                 pending = backend.to_apply(migrations)
+                for migration in pending:
+                    log.debug("applying %s", migration.id)
                 backend.apply_migrations_only(pending)
                 backend.run_post_apply(migrations)  # idempotent views, re-applied every run
             conn.execute(q("record_profile"), {"profile": chosen})
             if profile_named(chosen) is TIMESCALE:
                 apply_timescale_policies(conn, settings)
-            log.info("migrated (%d applied) profile=%s", len(pending), chosen)
+            log.info("migrations: %d applied now, %d in all, profile %s",
+                     len(pending), len(migrations), chosen)
             return chosen
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+
+
+@contextmanager
+def _yoyo_lines_at_debug() -> Iterator[None]:
+    """yoyo logs every migration and step at INFO (~85 lines on a fresh database); they are
+    shown only when our own log is at DEBUG, and migrate() logs a one-line summary."""
+    yoyo = logging.getLogger("yoyo")
+    level = yoyo.level
+    if not log.isEnabledFor(logging.DEBUG):
+        yoyo.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        yoyo.setLevel(level)
 
 
 def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> None:

@@ -14,3 +14,7 @@ DELETE FROM projects WHERE id = %(project_id)s;
 
 -- name: project_exists
 SELECT 1 FROM projects WHERE id = %(project_id)s;
+
+-- name: project_created_ats
+-- engagement demo keeps the ages of the sample projects an earlier run registered.
+SELECT id, created_at FROM projects WHERE id = ANY(%(project_ids)s);
