@@ -42,6 +42,16 @@ def _setup_logging() -> None:
         sys.exit(2)
 
 
+def _error(message: str) -> None:
+    """A command's error: a plain line for a person, or one JSON log line in JSON mode."""
+    from engagement import logs
+
+    if logs.log_format() == "json":  # checked valid by _setup_logging
+        log.error(message)
+    else:
+        print(message, file=sys.stderr)
+
+
 class DatabaseUnreachable(RuntimeError):
     """DATABASE_URL names a server that does not answer; the message says which and why."""
 
@@ -161,17 +171,17 @@ def cmd_run_job(args: argparse.Namespace) -> int:
               "make job JOB=NAME):\n" + _job_list())
         return 0
     if args.name not in JOBS:
-        print(f"unknown job {args.name!r}; the jobs:\n{_job_list()}", file=sys.stderr)
+        _error(f"unknown job {args.name!r}; the jobs:\n{_job_list()}")
         return 2
     settings = load_database_settings()
     profile = current_profile(_reachable(settings.database_url))
     if profile is None:
-        print("the database is not migrated; run `engagement migrate` first", file=sys.stderr)
+        _error("the database is not migrated; run `engagement migrate` first")
         return 1
     try:
         print(run_job(args.name, JobContext(settings, profile)))
     except Exception as exc:
-        print(f"job {args.name} failed: {exc}", file=sys.stderr)
+        _error(f"job {args.name} failed: {exc}")
         return 1
     return 0
 
@@ -220,7 +230,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     try:
         lock.acquire()  # before anything else: a second instance must change nothing
     except AlreadyRunning as exc:
-        print(exc, file=sys.stderr)
+        _error(str(exc))
         return 1
     try:
         return _run_dev(args, lock)
@@ -253,7 +263,7 @@ def _run_dev(args: argparse.Namespace, lock: InstanceLock) -> int:
                                 "choose another with ENGAGEMENT_DEV_PG_PORT")
             started_cluster = cluster.start()
     except (PortInUse, EmbeddedPostgresError) as exc:
-        print(f"engagement dev: {exc}", file=sys.stderr)
+        _error(f"engagement dev: {exc}")
         return 1
     try:
         if cluster is not None:
@@ -309,9 +319,8 @@ def _serve_dev(args: argparse.Namespace, env: dict[str, str], cluster: EmbeddedP
     if failed and not stopping:
         names = [name for name, c in zip(("service", "scheduler"), children, strict=True)
                  if c.returncode in failed]
-        print(f"engagement dev: the {' and the '.join(names)} exited (code "
-              f"{', '.join(map(str, failed))}; its lines above say why); stopped",
-              file=sys.stderr)
+        _error(f"engagement dev: the {' and the '.join(names)} exited (code "
+               f"{', '.join(map(str, failed))}; its lines above say why); stopped")
         return 1
     return 0
 
@@ -385,8 +394,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     dev = {} if os.environ.get("ENGAGEMENT_SERVICE_TOKEN") else _read_dev_env()
     token = os.environ.get("ENGAGEMENT_SERVICE_TOKEN") or dev.get("ENGAGEMENT_SERVICE_TOKEN")
     if not token:
-        print("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token "
-              "(next to `make run` it is read from .engagement/dev.env)", file=sys.stderr)
+        _error("engagement demo: set ENGAGEMENT_SERVICE_TOKEN to the service's token "
+               "(next to `make run` it is read from .engagement/dev.env)")
         return 2
     database_url = os.environ.get("DATABASE_URL") or dev.get("DATABASE_URL")
     if database_url:
@@ -415,7 +424,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                           jobs_hint=jobs_hint, seed=args.seed, log=say, progress=progress)
     except (DemoError, httpx.HTTPError, psycopg.Error) as exc:
         progress("")
-        print(f"engagement demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _error(f"engagement demo: {type(exc).__name__}: {exc}")
         return 1
     say(f"demo done in {time.monotonic() - started:.0f} s: {report.projects} projects; "
         f"see {args.url.rstrip('/')}/api/v1/trending/ and {args.url.rstrip('/')}/demo/")
@@ -521,10 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SettingsError as exc:
-        print(f"engagement: {exc}", file=sys.stderr)
+        _error(f"engagement: {exc}")
         return 2
     except DatabaseUnreachable as exc:
-        print(f"engagement: {exc}", file=sys.stderr)
+        _error(f"engagement: {exc}")
         return 1
 
 

@@ -112,7 +112,8 @@ def test_service_workers_and_their_uvicorn_log_json_with_the_request(settings, d
 
 
 def test_scheduler_and_apscheduler_log_json(settings, tmp_path):
-    with engagement(["scheduler"], settings, tmp_path, **JSON_LOGS,
+    # at debug: the scheduler keeps APScheduler's INFO lines out otherwise
+    with engagement(["scheduler"], settings, tmp_path, **{**JSON_LOGS, "ENGAGEMENT_LOG_LEVEL": "debug"},
                     ENGAGEMENT_SCHEDULER_PORT="0", ENGAGEMENT_TRENDING_INTERVAL_SECONDS="1",
                     ENGAGEMENT_LEADER_POLL_SECONDS="0.5") as (proc, out, err):
         deadline = time.monotonic() + 20
@@ -130,27 +131,46 @@ def test_scheduler_and_apscheduler_log_json(settings, tmp_path):
 def test_cli_command_logs_json_on_stderr(settings):
     done = run_cli(["migrate"], settings, **JSON_LOGS)
     assert done.returncode == 0, done.stderr
-    lines = json_lines(done.stderr)
-    assert {e["logger"] for e in lines} == {"yoyo.migrations", "engagement.migrate"}
-    assert lines[-1]["message"].startswith("migrated (0 applied)")
+    [line] = json_lines(done.stderr)  # the one-line summary
+    assert line["logger"] == "engagement.migrate"
+    assert line["message"].startswith("migrations: 0 applied now")
     assert done.stdout.startswith("migrated; profile=")  # the command's answer, not a log line
+    # at debug, yoyo's own lines too
+    done = run_cli(["migrate"], settings, **{**JSON_LOGS, "ENGAGEMENT_LOG_LEVEL": "debug"})
+    assert done.returncode == 0, done.stderr
+    assert {"yoyo.migrations", "engagement.migrate"} <= {e["logger"] for e in json_lines(done.stderr)}
 
 
-def test_a_failing_command_logs_its_traceback_as_one_json_line(settings):
+def test_a_failing_command_says_why_in_one_json_line(settings):
     nowhere = replace(settings, database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")
     done = run_cli(["migrate"], nowhere, **JSON_LOGS)
     assert done.returncode == 1
     [line] = json_lines(done.stderr)
+    assert line["level"] == "ERROR" and line["logger"] == "engagement.cli"
+    assert "is not reachable" in line["message"]
+    done = run_cli(["run-job", "no-such-job"], settings, **JSON_LOGS)
+    assert done.returncode == 2
+    [line] = json_lines(done.stderr)
+    assert line["message"].startswith("unknown job 'no-such-job'; the jobs:")
+
+
+def test_an_uncaught_exception_is_one_json_line_with_its_traceback(settings):
+    crash = "from engagement import logs; logs.configure(); raise OSError('disk on fire')"
+    done = subprocess.run([sys.executable, "-c", crash], cwd=ROOT, capture_output=True, text=True,
+                          env=process_env(settings, **JSON_LOGS), timeout=60)
+    assert done.returncode == 1
+    [line] = json_lines(done.stderr)
     assert line["level"] == "CRITICAL"
-    assert line["message"].startswith("uncaught OperationalError")
+    assert line["message"].startswith("uncaught OSError")
     assert "Traceback (most recent call last)" in line["exc_info"]
+    assert "disk on fire" in line["exc_info"]
 
 
 def test_text_stays_the_default(settings):
     done = run_cli(["migrate"], settings, ENGAGEMENT_LOG_FORMAT="", ENGAGEMENT_LOG_LEVEL="info")
     assert done.returncode == 0, done.stderr
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO engagement\.migrate: "
-                     r"migrated \(0 applied\)", done.stderr, re.MULTILINE), done.stderr
+                     r"migrations: 0 applied now", done.stderr, re.MULTILINE), done.stderr
     assert "{" not in done.stderr
 
 
