@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime, timedelta
 from importlib import resources
 
@@ -94,16 +95,22 @@ def migrate(settings: Settings, *, profile: str | None = None) -> str:
 
 @contextmanager
 def _yoyo_lines_at_debug() -> Iterator[None]:
-    """yoyo logs every migration and step at INFO (~85 lines on a fresh database); they are
-    shown only when our own log is at DEBUG, and migrate() logs a one-line summary."""
+    """yoyo logs every migration and step at INFO (~85 lines on a fresh database), and prints
+    the rows of every step that returns some to stdout as a table (on timescale, each
+    create_hypertable: 18 lines); they are shown only when our own log is at DEBUG, and
+    migrate() logs a one-line summary."""
     yoyo = logging.getLogger("yoyo")
     level = yoyo.level
     if not log.isEnabledFor(logging.DEBUG):
         yoyo.setLevel(logging.WARNING)
+    printed = io.StringIO()
     try:
-        yield
+        with redirect_stdout(printed):
+            yield
     finally:
         yoyo.setLevel(level)
+        if printed.getvalue().strip():
+            log.debug("rows the migrations returned:\n%s", printed.getvalue().rstrip())
 
 
 def apply_timescale_policies(conn: psycopg.Connection, settings: Settings) -> None:
