@@ -22,7 +22,7 @@ from service.origins import check_origin
 from service.runtime import Runtime, runtime_of
 from service.tracking.schemas import (
     IGNORED,
-    TrackClickIn,
+    FeedCardIn,
     TrackClicksIn,
     TrackClicksOut,
     TrackImpressionsIn,
@@ -168,7 +168,7 @@ async def track_view(request: Request, project_id: PathId,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS,
 })
-async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Response[TrackStatus]:
+async def track_click(request: Request, data: JSONBody[FeedCardIn]) -> Response[TrackStatus]:
     """Record a click on a project card in a feed."""
     runtime = runtime_of(request)
     caller = _Caller.of(request)
