@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *,
         ),
     )
     app.state.origin_policy = OriginPolicy(settings)
+    metrics.count_rejections_of(app)
     # Outermost, around litestar's own handler (CORS, exception handling, routing): request
     # metrics and security headers for every answer, in one layer (service/fastpath/asgi.py).
     outermost.install(app, on_start=add_security_headers if settings.security_headers else None)

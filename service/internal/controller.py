@@ -61,7 +61,7 @@ async def delete_project(request: Request, project_id: PathId) -> None:
         await store.delete_project(conn, pid)
 
 
-@post(LIKES_PATH, operation_id="recordLike", responses={
+@post(LIKES_PATH, operation_id="recordLike", opt={metrics.EVENT_KIND: "like"}, responses={
     200: ResponseSpec(LikeOut, generate_examples=False, description="no-op: already so"),
     **ERRORS})
 async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[LikeOut]:

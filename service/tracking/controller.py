@@ -126,7 +126,7 @@ def _replayed(replayed: bool) -> dict[str, str]:
 
 
 @post(TRACK_VIEW_PATH, operation_id="trackView", guards=[check_origin], status_code=201,
-      operation_class=OptionalBodyOperation, responses={
+      operation_class=OptionalBodyOperation, opt={metrics.EVENT_KIND: "view"}, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="deduplicated (this viewer's view is recent) or ignored "
                                   "(a known bot): nothing stored"),
@@ -163,7 +163,8 @@ async def track_view(request: Request, project_id: PathId,
     return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICK_PATH, operation_id="trackClick", guards=[check_origin], status_code=201, responses={
+@post(TRACK_CLICK_PATH, operation_id="trackClick", guards=[check_origin], status_code=201,
+      opt={metrics.EVENT_KIND: "click"}, responses={
     200: ResponseSpec(TrackStatus, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS,
@@ -188,7 +189,8 @@ async def track_click(request: Request, data: JSONBody[FeedCardIn]) -> Response[
     return _respond(TrackStatus(status="recorded"), 201, viewer, runtime, written.replayed)
 
 
-@post(TRACK_CLICKS_PATH, operation_id="trackClicks", guards=[check_origin], status_code=201, responses={
+@post(TRACK_CLICKS_PATH, operation_id="trackClicks", guards=[check_origin], status_code=201,
+      opt={metrics.EVENT_KIND: "click"}, responses={
     200: ResponseSpec(TrackClicksOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,
@@ -220,7 +222,7 @@ async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Respo
 
 
 @post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", guards=[check_origin],
-      status_code=201, responses={
+      status_code=201, opt={metrics.EVENT_KIND: "impression"}, responses={
     200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
                       description="ignored: a known bot, nothing stored"),
     **ERRORS_NO_404,
