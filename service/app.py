@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -31,6 +32,7 @@ from service.health import healthz, readyz
 from service.identity import IdentityResolver
 from service.index import index
 from service.insights.controller import router as insights_router
+from service.internal.auth import ServiceToken
 from service.internal.controller import router as internal_router
 from service.origins import OriginPolicy
 from service.ratelimit import ClientAddress, rate_limit_middleware, rate_limiter
@@ -111,11 +113,16 @@ def create_app(settings: Settings | None = None, *,
             await writer_pool.close()
             await pool.close()
 
+    def app_runtime() -> Runtime:
+        # The lifespan's, looked up per request (a restarted lifespan builds a new one).
+        return app.state.runtime  # type: ignore[no-any-return]
+
     app = Litestar(
         route_handlers=[
             *tracking.handlers,
-            internal_router,
-            insights_router,
+            # The site backend's and the staff's endpoints, behind the service token.
+            Router("/", route_handlers=[internal_router, insights_router],
+                   guards=[ServiceToken(settings.service_token)]),
             list_trending,
             index,
             healthz,
@@ -126,6 +133,13 @@ def create_app(settings: Settings | None = None, *,
             create_static_files_router(path=REDOC_ASSETS, directories=[REDOC_DIR],
                                        name="redoc", include_in_schema=False),
         ],
+        # What the handlers may ask for by name (`pool: Injected[AsyncConnectionPool]`).
+        dependencies={
+            "runtime": Provide(app_runtime, sync_to_thread=False),  # /readyz
+            "pool": Provide(lambda: app_runtime().pool, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "identity": Provide(lambda: app_runtime().identity, sync_to_thread=False),
+        },
         cors_config=cors_config(settings),
         lifespan=[lifespan],
         middleware=rate_limit_middleware(settings, limiter),

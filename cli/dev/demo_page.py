@@ -16,11 +16,12 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
+from psycopg_pool import AsyncConnectionPool
 
 from engagement.settings import Settings
 from service.app import create_app
+from service.dependencies import Injected
 from service.internal import store
-from service.runtime import Runtime, runtime_of
 
 DEMO_PATH = "/demo"
 PAGES = Path(__file__).parent / "static" / "demo"
@@ -47,14 +48,14 @@ class DemoSeed:
         self._done = False
         self._lock = asyncio.Lock()
 
-    async def ensure(self, runtime: Runtime) -> None:
+    async def ensure(self, pool: AsyncConnectionPool) -> None:
         if self._done:
             return
         async with self._lock:
             if self._done:
                 return
             now = datetime.now(UTC)
-            async with runtime.pool.connection() as conn:
+            async with pool.connection() as conn:
                 for p in DEMO_PROJECTS:
                     # only missing ones: never overwrite a real project that has a demo id
                     if not await store.project_exists(conn, p.id):
@@ -82,16 +83,17 @@ def _seed(request: Request) -> DemoSeed:
 
 
 @get("/", operation_id="demoFeed", include_in_schema=False)
-async def feed(request: Request) -> Response[bytes]:
+async def feed(request: Request, pool: Injected[AsyncConnectionPool]) -> Response[bytes]:
     """The demo explore feed: tabs, project cards, click tracking."""
-    await _seed(request).ensure(runtime_of(request))
+    await _seed(request).ensure(pool)
     return _page("feed.html")
 
 
 @get("/projects/{project_id:int}", operation_id="demoProject", include_in_schema=False)
-async def project(request: Request, project_id: FromPath[int]) -> Response[bytes]:
+async def project(request: Request, pool: Injected[AsyncConnectionPool],
+                  project_id: FromPath[int]) -> Response[bytes]:
     """A demo project page: view tracking, related projects."""
-    await _seed(request).ensure(runtime_of(request))
+    await _seed(request).ensure(pool)
     return _page("project.html")
 
 
@@ -109,7 +111,7 @@ def demo_router() -> Router:
                   include_in_schema=False)
 
 
-def create_demo_app(settings: Settings | None = None) -> Litestar:
+def create_demo_app(settings: Injected[Settings] | None = None) -> Litestar:
     """The service with the demo page mounted."""
     app = create_app(settings, routers=[demo_router()])
     app.state.demo_page = True  # GET / links it
