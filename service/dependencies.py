@@ -1,7 +1,7 @@
 """How a handler asks for one of the worker's objects: `pool: Injected[AsyncConnectionPool]`.
 
 create_app provides each by its parameter name. Not validated: they are the worker's own
-objects, not input, and msgspec would try to convert a dataclass such as TrackingContext.
+objects, not input, and msgspec would try to convert a dataclass such as Runtime.
 """
 
 from __future__ import annotations

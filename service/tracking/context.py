@@ -15,7 +15,7 @@ from service.tracking.writers import ClickWriter, ImpressionWriter, ViewWriter
 
 @dataclass(slots=True, kw_only=True)
 class TrackingContext:
-    """Built once per worker in the app's lifespan; the track handlers get it injected."""
+    """Built once per worker in the app's lifespan; the track handlers close over it."""
 
     settings: Settings
     identity: IdentityResolver
