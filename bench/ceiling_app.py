@@ -1,6 +1,6 @@
 """Framework ceiling: the service's server and body validation, answering without a database.
 
-Same route, same request Struct (TrackClickIn: the same msgspec validation), same response
+Same route, same request Struct (FeedCardIn: the same msgspec validation), same response
 Struct and status, served by uvicorn with the service's own options, worker count and
 garbage-collector settings. The gap between this and track-click is what identity, bot
 filtering, metrics and the database cost.
@@ -16,13 +16,13 @@ from litestar.params import JSONBody
 
 from service.gc_tuning import tune_for_serving
 from service.tracking.controller import TRACK_CLICK_PATH
-from service.tracking.schemas import TrackClickIn, TrackStatus
+from service.tracking.schemas import FeedCardIn, TrackStatus
 
 RECORDED = TrackStatus(status="recorded")
 
 
 @post(TRACK_CLICK_PATH, status_code=201)
-async def track_click(data: JSONBody[TrackClickIn]) -> TrackStatus:
+async def track_click(data: JSONBody[FeedCardIn]) -> TrackStatus:
     """Validate the click and answer as if it had been stored."""
     return RECORDED
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
 from engagement.db.profiles import PROFILES
 from engagement.db.queries import q
-from service.runtime import runtime_of
+from service.dependencies import Injected
+from service.runtime import Runtime
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -30,9 +31,8 @@ async def healthz() -> Health:
 @get("/readyz", operation_id="readyz", responses={
     503: ResponseSpec(Ready, generate_examples=False,
                       description="not ready: the database is unreachable or not migrated")})
-async def readyz(request: Request) -> Response[Ready]:
+async def readyz(runtime: Injected[Runtime]) -> Response[Ready]:
     """Ready when the database answers and is migrated; reports the storage profile."""
-    runtime = runtime_of(request)
     try:
         async with runtime.pool.connection(timeout=2.0) as conn:
             cur = await conn.execute(q("read_profile"))

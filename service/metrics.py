@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.types import Scope
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
@@ -35,16 +37,23 @@ CLICK_POSITION = Histogram(
 REJECTED_SOURCE = "invalid"
 RATE_LIMITED_SOURCE = "rate_limited"
 FOREIGN_ORIGIN_SOURCE = "foreign_origin"  # 403: a page of another site (service.origins)
-# Route template (as litestar reports it) -> event kind, for counting rejected requests.
-TRACKING_ROUTES = {
-    "/api/v1/projects/{project_id}/track-view": "view",
-    "/api/v1/projects/track-click": "click",
-    "/api/v1/projects/track-clicks": "click",
-    "/api/v1/projects/track-impressions": "impression",
-    "/api/v1/internal/likes": "like",
-}
+# The key of a route handler's `opt` naming the event kind its requests track: their 4xx
+# answers are counted as rejected events of that kind.
+EVENT_KIND = "event_kind"
+# Route template (as litestar reports it) -> event kind, for counting rejected requests;
+# read off the handlers when an app is built (count_rejections_of), so no path is repeated.
+TRACKING_ROUTES: dict[str, str] = {}
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BUFFER = UpdateBuffer()
+
+
+def count_rejections_of(app: Litestar) -> None:
+    """Learn the route templates of the app's handlers that name an EVENT_KIND."""
+    for route in app.routes:
+        for handler in route.route_handlers if isinstance(route, HTTPRoute) else ():
+            kind = handler.opt.get(EVENT_KIND)
+            if kind is not None:
+                TRACKING_ROUTES[route.path_format] = kind
 
 
 def count_event(kind: str, source: str, outcome: str, amount: int = 1) -> None:

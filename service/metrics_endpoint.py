@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -12,10 +12,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from psycopg_pool import AsyncConnectionPool
 
 from engagement.exposition import exposition_registry
 from service import metrics as service_metrics
-from service.runtime import runtime_of
+from service.dependencies import Injected
 
 DATABASE_UP = "engagement_database_up"
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -32,9 +33,9 @@ class DatabaseUp(Collector):
                                 value=1.0 if self.up else 0.0)
 
 
-async def _database_answers(request: Request) -> bool:
+async def _database_answers(pool: AsyncConnectionPool) -> bool:
     try:
-        async with runtime_of(request).pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+        async with pool.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
             await conn.execute("SELECT 1")
     except Exception:  # any failure is "down"; /metrics itself must still answer
         return False
@@ -42,10 +43,10 @@ async def _database_answers(request: Request) -> bool:
 
 
 @get("/metrics", operation_id="metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response[bytes]:
+async def metrics(pool: Injected[AsyncConnectionPool]) -> Response[bytes]:
     """Prometheus exposition of this service's metrics."""
     probe = CollectorRegistry(auto_describe=False)
-    probe.register(DatabaseUp(await _database_answers(request)))
+    probe.register(DatabaseUp(await _database_answers(pool)))
     service_metrics.BUFFER.flush()  # this worker's own updates, up to the moment
     body = generate_latest(exposition_registry()) + generate_latest(probe)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

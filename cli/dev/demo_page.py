@@ -16,11 +16,12 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
+from psycopg_pool import AsyncConnectionPool
 
 from engagement.settings import Settings
 from service.app import create_app
+from service.dependencies import Injected
 from service.internal import store
-from service.runtime import Runtime, runtime_of
 
 DEMO_PATH = "/demo"
 PAGES = Path(__file__).parent / "static" / "demo"
@@ -35,20 +36,9 @@ class DemoProject(msgspec.Struct, frozen=True):
     age_days: int
 
 
-DEMO_PROJECTS = (
-    DemoProject(9001, "Tiny ray tracer", "ada", 501, 2),
-    DemoProject(9002, "Pixel garden", "grace", 502, 9),
-    DemoProject(9003, "Chess openings explorer", "linus", 503, 1),
-    DemoProject(9004, "Synth in the browser", "ada", 501, 30),
-    DemoProject(9005, "Weather haiku bot", "margaret", 504, 4),
-    DemoProject(9006, "Maze generator", "grace", 502, 14),
-    DemoProject(9007, "Transit map redraw", "ken", 505, 0),
-    DemoProject(9008, "Plant watering sensor", "barbara", 506, 60),
-    DemoProject(9009, "Fractal zoomer", "linus", 503, 6),
-    DemoProject(9010, "Recipe scaler", "margaret", 504, 3),
-    DemoProject(9011, "Night sky planner", "ken", 505, 20),
-    DemoProject(9012, "Retro game jam entry", "barbara", 506, 7),
-)
+# The projects the pages show (ids 9001-9012): data, kept in a file of its own.
+DEMO_PROJECTS = msgspec.json.decode((PAGES.parent / "demo_projects.json").read_bytes(),
+                                    type=tuple[DemoProject, ...])
 
 
 class DemoSeed:
@@ -58,14 +48,14 @@ class DemoSeed:
         self._done = False
         self._lock = asyncio.Lock()
 
-    async def ensure(self, runtime: Runtime) -> None:
+    async def ensure(self, pool: AsyncConnectionPool) -> None:
         if self._done:
             return
         async with self._lock:
             if self._done:
                 return
             now = datetime.now(UTC)
-            async with runtime.pool.connection() as conn:
+            async with pool.connection() as conn:
                 for p in DEMO_PROJECTS:
                     # only missing ones: never overwrite a real project that has a demo id
                     if not await store.project_exists(conn, p.id):
@@ -93,16 +83,17 @@ def _seed(request: Request) -> DemoSeed:
 
 
 @get("/", operation_id="demoFeed", include_in_schema=False)
-async def feed(request: Request) -> Response[bytes]:
+async def feed(request: Request, pool: Injected[AsyncConnectionPool]) -> Response[bytes]:
     """The demo explore feed: tabs, project cards, click tracking."""
-    await _seed(request).ensure(runtime_of(request))
+    await _seed(request).ensure(pool)
     return _page("feed.html")
 
 
 @get("/projects/{project_id:int}", operation_id="demoProject", include_in_schema=False)
-async def project(request: Request, project_id: FromPath[int]) -> Response[bytes]:
+async def project(request: Request, pool: Injected[AsyncConnectionPool],
+                  project_id: FromPath[int]) -> Response[bytes]:
     """A demo project page: view tracking, related projects."""
-    await _seed(request).ensure(runtime_of(request))
+    await _seed(request).ensure(pool)
     return _page("project.html")
 
 
@@ -120,7 +111,7 @@ def demo_router() -> Router:
                   include_in_schema=False)
 
 
-def create_demo_app(settings: Settings | None = None) -> Litestar:
+def create_demo_app(settings: Injected[Settings] | None = None) -> Litestar:
     """The service with the demo page mounted."""
     app = create_app(settings, routers=[demo_router()])
     app.state.demo_page = True  # GET / links it

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Request, Router, get
+from litestar import Router, get
 from litestar.params import QueryParameter
+from psycopg_pool import AsyncConnectionPool
 
+from service.dependencies import Injected
 from service.errors import BadRequest, NotFound, error_responses
 from service.ids import PathId, parse_path_id
 from service.insights import store
@@ -26,8 +28,6 @@ from service.insights.schemas import (
 )
 from service.insights.stats import CONFIDENCE, newcombe, proportion
 from service.insights.window import last_calendar_days, last_days, parse_range, whole_hour_zone
-from service.internal.auth import require_service_token
-from service.runtime import runtime_of
 from service.sources import ClickSource
 from service.tracking.schemas import Variant
 
@@ -54,11 +54,11 @@ def _now() -> datetime:
 
 
 @get(CTR_PATH, operation_id="insightsCtr", responses=ERRORS)
-async def ctr_by_position(request: Request, source: Source = None, from_: From = None,
-                          to: To = None) -> CtrOut:
+async def ctr_by_position(pool: Injected[AsyncConnectionPool], source: Source = None,
+                          from_: From = None, to: To = None) -> CtrOut:
     """Click-through rate per feed and position, with Wilson 95 % intervals."""
     window = parse_range(from_, to, _now())
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         rows = await store.ctr_by_position(conn, source, window)
     positions: list[PositionCtr] = []
     totals: dict[str, list[int]] = {}
@@ -79,14 +79,14 @@ async def ctr_by_position(request: Request, source: Source = None, from_: From =
 
 @get(VARIANTS_PATH, operation_id="insightsVariants", responses=ERRORS)
 async def compare_variants(
-    request: Request, source: Source = None, from_: From = None, to: To = None,
+    pool: Injected[AsyncConnectionPool], source: Source = None, from_: From = None, to: To = None,
     control: Annotated[Variant | None, QueryParameter(description=(
         "the variant the others are compared with; default `control` if it has data, "
         "else the first variant by name"))] = None,
 ) -> VariantsOut:
     """CTR per A/B variant, and each variant's difference from the control (Newcombe 95 %)."""
     window = parse_range(from_, to, _now())
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         rows = await store.ctr_by_variant(conn, source, window)
     rates = {variant: proportion(clicks, impressions) for variant, impressions, clicks in rows}
     if control is not None and control not in rates:
@@ -112,7 +112,7 @@ async def compare_variants(
 
 @get(HEATMAP_PATH, operation_id="insightsHeatmap", responses=ERRORS_404)
 async def heatmap(
-    request: Request,
+    pool: Injected[AsyncConnectionPool],
     kind: Annotated[HeatmapKind, QueryParameter(description="views, clicks or likes")],
     project_id: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1, description=(
         "one project; the whole site when omitted"))] = None,
@@ -125,7 +125,7 @@ async def heatmap(
     now = _now()
     zone = whole_hour_zone(tz, now)
     window = last_days(days, now)
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         if project_id is not None and not await store.project_exists(conn, project_id):
             raise NotFound("project not found")
         rows = await store.hourly_counts(conn, kind, project_id, window)
@@ -139,11 +139,12 @@ async def heatmap(
 
 
 @get(RETENTION_PATH, operation_id="projectRetention", responses=ERRORS_404)
-async def retention(request: Request, project_id: PathId, days: Days = 28) -> RetentionOut:
+async def retention(pool: Injected[AsyncConnectionPool], project_id: PathId,
+                    days: Days = 28) -> RetentionOut:
     """Share of a project's viewers who came back on a later day, by weekly cohort."""
     pid = parse_path_id(project_id, "project_id")
     window = last_calendar_days(days, _now())
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         if not await store.project_exists(conn, pid):
             raise NotFound("project not found")
         rows = await store.retention_cohorts(conn, pid, window)
@@ -159,7 +160,6 @@ async def retention(request: Request, project_id: PathId, days: Days = 28) -> Re
 router = Router(
     path="/api/v1",
     route_handlers=[ctr_by_position, compare_variants, heatmap, retention],
-    guards=[require_service_token],
     tags=["insights"],
     security=[{"serviceToken": []}],
 )

@@ -1,4 +1,4 @@
-"""The service-token guard of the internal endpoints."""
+"""The service-token guard of the internal and insights endpoints."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from litestar.handlers.base import BaseRouteHandler
 from service.errors import Unauthorized
 
 
-def require_service_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+class ServiceToken:
     """401 unless `Authorization: Bearer <ENGAGEMENT_SERVICE_TOKEN>` (constant-time check)."""
-    expected = connection.app.state.runtime.settings.service_token
-    scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    ):
-        raise Unauthorized("this endpoint needs `Authorization: Bearer <service token>`")
+
+    def __init__(self, token: str) -> None:
+        self._expected = token.encode()
+
+    def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                                 self._expected):
+            raise Unauthorized("this endpoint needs `Authorization: Bearer <service token>`")

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from litestar import Request, Response, Router, delete, post, put
+from litestar import Response, Router, delete, post, put
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
+from psycopg_pool import AsyncConnectionPool
 
+from engagement.settings import Settings
 from service import metrics
+from service.dependencies import Injected
 from service.errors import BadRequest, NotFound, error_responses
+from service.identity import IdentityResolver
 from service.ids import PathId, parse_path_id
 from service.internal import store
-from service.internal.auth import require_service_token
 from service.internal.schemas import (
     AnonymizedOut,
     ImportClick,
@@ -27,7 +30,6 @@ from service.internal.schemas import (
     ProjectIn,
     ProjectOut,
 )
-from service.runtime import runtime_of
 
 PROJECT_PATH = "/projects/{project_id:str}"
 LIKES_PATH = "/likes/"
@@ -42,11 +44,11 @@ ERRORS = error_responses(400, 401, 404, 413, 503)
 
 @put(PROJECT_PATH, operation_id="upsertProject", responses={
     201: ResponseSpec(ProjectOut, generate_examples=False, description="created"), **ERRORS})
-async def upsert_project(request: Request, project_id: PathId,
+async def upsert_project(pool: Injected[AsyncConnectionPool], project_id: PathId,
                          data: JSONBody[ProjectIn]) -> Response[ProjectOut]:
     """Create or update a trackable project (201 created, 200 updated)."""
     pid = parse_path_id(project_id, "project_id")
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         created = await store.upsert_project(conn, pid, data.owner_id, data.is_private,
                                              data.created_at)
     return Response(ProjectOut(project_id=pid, status="created" if created else "updated"),
@@ -54,19 +56,20 @@ async def upsert_project(request: Request, project_id: PathId,
 
 
 @delete(PROJECT_PATH, operation_id="deleteProject", status_code=204, responses=ERRORS)
-async def delete_project(request: Request, project_id: PathId) -> None:
+async def delete_project(pool: Injected[AsyncConnectionPool], project_id: PathId) -> None:
     """Delete a project and, by cascade, every event and count of it."""
     pid = parse_path_id(project_id, "project_id")
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         await store.delete_project(conn, pid)
 
 
-@post(LIKES_PATH, operation_id="recordLike", responses={
+@post(LIKES_PATH, operation_id="recordLike", opt={metrics.EVENT_KIND: "like"}, responses={
     200: ResponseSpec(LikeOut, generate_examples=False, description="no-op: already so"),
     **ERRORS})
-async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[LikeOut]:
+async def record_like(pool: Injected[AsyncConnectionPool],
+                      data: JSONBody[LikeIn]) -> Response[LikeOut]:
     """Record a like or unlike; a repeat of the current state is a no-op (200)."""
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         changed = await store.apply_like(conn, data.project_id, data.user_id, data.action)
         if not changed and not await store.project_exists(conn, data.project_id):
             raise NotFound("project not found")
@@ -78,10 +81,10 @@ async def record_like(request: Request, data: JSONBody[LikeIn]) -> Response[Like
 
 @post(IMPORT_PATH, operation_id="importEvents", status_code=201,
       request_max_body_size=IMPORT_MAX_BODY_BYTES, responses=ERRORS)
-async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut:
+async def import_events(pool: Injected[AsyncConnectionPool], settings: Injected[Settings],
+                        identity: Injected[IdentityResolver],
+                        data: JSONBody[ImportIn]) -> ImportOut:
     """Backfill history with explicit timestamps; no dedup; unknown projects are skipped."""
-    runtime = runtime_of(request)
-    settings = runtime.settings
     total = len(data.views) + len(data.clicks) + len(data.likes) + len(data.impressions)
     if total == 0:
         raise BadRequest("nothing to import: send at least one of `views`, `clicks`, `likes`, "
@@ -103,19 +106,19 @@ async def import_events(request: Request, data: JSONBody[ImportIn]) -> ImportOut
                     f"`{kind}[{index}].created_at` is older than the raw-event retention "
                     f"({settings.raw_retention_days} days)"
                 )
-    async with runtime.pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn, conn.transaction():
         views, clicks, likes, impressions = await store.import_events(
-            conn, data, runtime.identity.hash_session)
+            conn, data, identity.hash_session)
     return ImportOut(views=views, clicks=clicks, likes=likes, impressions=impressions,
                      skipped=total - views - clicks - likes - impressions)
 
 
 @delete(USER_EVENTS_PATH, operation_id="anonymizeUser", status_code=200,
         responses=ERRORS)
-async def anonymize_user(request: Request, user_id: PathId) -> AnonymizedOut:
+async def anonymize_user(pool: Injected[AsyncConnectionPool], user_id: PathId) -> AnonymizedOut:
     """Detach a deleted user's events from them; the events keep counting."""
     uid = parse_path_id(user_id, "user_id")
-    async with runtime_of(request).pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn, conn.transaction():
         count = await store.anonymize_user(conn, uid)
     return AnonymizedOut(anonymized=count)
 
@@ -123,7 +126,6 @@ async def anonymize_user(request: Request, user_id: PathId) -> AnonymizedOut:
 router = Router(
     path="/api/v1/internal",
     route_handlers=[upsert_project, delete_project, record_like, import_events, anonymize_user],
-    guards=[require_service_token],
     tags=["internal"],
     security=[{"serviceToken": []}],
 )

@@ -44,22 +44,19 @@ class ImportView(msgspec.Struct, frozen=True):
     session_key: RawSessionKey | None = None
 
 
-class ImportClick(msgspec.Struct, frozen=True):
-    project_id: Id
-    created_at: AwareDatetime
-    source: ClickSource
-    position: Position | None = None
-    user_id: Id | None = None
-    session_key: RawSessionKey | None = None
-    variant: Variant | None = None
-
-
 class ImportImpression(msgspec.Struct, frozen=True):
     project_id: Id
     created_at: AwareDatetime
     source: ClickSource
     position: Position | None = None
     variant: Variant | None = None
+
+
+class ImportClick(ImportImpression, frozen=True):
+    """An impression's fields, and who clicked (impressions store no viewer)."""
+
+    user_id: Id | None = None
+    session_key: RawSessionKey | None = None
 
 
 class ImportLike(msgspec.Struct, frozen=True):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 
 from engagement.db.queries import q
-from service.internal.schemas import ImportIn
+from service.internal.schemas import ImportClick, ImportIn, ImportView
 
 ACTIONS = {"like": 1, "unlike": -1}
 
@@ -46,23 +47,11 @@ async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
     """Insert history in one transaction; returns stored (views, clicks, likes, impressions)."""
     views = clicks = likes = impressions = 0
     if data.views:
-        cur = await conn.execute(q("import_views"), {
-            "created_ats": [v.created_at for v in data.views],
-            "project_ids": [v.project_id for v in data.views],
-            "user_ids": [v.user_id for v in data.views],
-            "session_keys": [hash_session(v.session_key) if v.session_key else ""
-                             for v in data.views],
-            "sources": [v.source for v in data.views],
-        })
+        cur = await conn.execute(q("import_views"), _viewed(data.views, hash_session))
         views = cur.rowcount
     if data.clicks:
         cur = await conn.execute(q("import_clicks"), {
-            "created_ats": [c.created_at for c in data.clicks],
-            "project_ids": [c.project_id for c in data.clicks],
-            "user_ids": [c.user_id for c in data.clicks],
-            "session_keys": [hash_session(c.session_key) if c.session_key else ""
-                             for c in data.clicks],
-            "sources": [c.source for c in data.clicks],
+            **_viewed(data.clicks, hash_session),
             "positions": [c.position for c in data.clicks],
             "variants": [c.variant for c in data.clicks],
         })
@@ -87,6 +76,18 @@ async def import_events(conn: psycopg.AsyncConnection, data: ImportIn,
         })
         impressions = cur.rowcount
     return views, clicks, likes, impressions
+
+
+def _viewed(events: Sequence[ImportView | ImportClick],
+            hash_session: Callable[[str], str]) -> dict[str, list[Any]]:
+    """The columns views and clicks share: when, which project, who (hashed), from where."""
+    return {
+        "created_ats": [e.created_at for e in events],
+        "project_ids": [e.project_id for e in events],
+        "user_ids": [e.user_id for e in events],
+        "session_keys": [hash_session(e.session_key) if e.session_key else "" for e in events],
+        "sources": [e.source for e in events],
+    }
 
 
 async def anonymize_user(conn: psycopg.AsyncConnection, user_id: int) -> int:

@@ -1,28 +1,33 @@
-"""Public tracking endpoints, called from browsers."""
+"""Public tracking endpoints, called from browsers.
+
+Each handler names the writer its events go through (`tracking.views`, `.clicks`,
+`.impressions`: service/tracking/writers.py binds each to the flush that stores it) and
+hands `record` (service/tracking/flow.py) a TrackCall saying what it adds to the steps
+every track call shares. create_app gives `handlers` the worker's TrackingContext.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar, TypeVar
 
 from litestar import Request, Response, post
-from litestar.datastructures import Cookie
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 
 from service import metrics
-from service.bots import is_bot
-from service.errors import NotFound, error_responses
-from service.fastpath.answers import TrackAnswer
-from service.idempotency import HEADER as IDEMPOTENCY_HEADER
-from service.idempotency import REPLAYED_HEADER, IdempotencyKey, parse_key
-from service.identity import ISSUED_COOKIE, SESSION_HEADER, Viewer
+from service.errors import error_responses
+from service.identity import Viewer
 from service.ids import PathId, parse_path_id
 from service.origins import check_origin
-from service.runtime import Runtime, runtime_of
+from service.tracking.context import TrackingContext
+from service.tracking.flow import Caller, TrackCall, record
 from service.tracking.schemas import (
     IGNORED,
-    TrackClickIn,
+    FeedCardIn,
     TrackClicksIn,
     TrackClicksOut,
     TrackImpressionsIn,
@@ -30,17 +35,16 @@ from service.tracking.schemas import (
     TrackStatus,
     TrackViewIn,
 )
-from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent
+from service.tracking.store import ClickEvent, ImpressionEvent, ViewEvent, ViewOutcome
 
 TRACK_VIEW_PATH = "/api/v1/projects/{project_id:str}/track-view/"
 TRACK_CLICK_PATH = "/api/v1/projects/track-click/"
 TRACK_CLICKS_PATH = "/api/v1/projects/track-clicks/"
 TRACK_IMPRESSIONS_PATH = "/api/v1/projects/track-impressions/"
-NOT_FOUND = "project not found"
-ONE_YEAR = 365 * 24 * 3600
 # What a track call can answer besides its success (declared so the OpenAPI is complete).
 ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
 ERRORS_NO_404 = error_responses(400, 401, 403, 413, 422, 429, 503)
+E = TypeVar("E")
 
 
 @dataclass
@@ -52,201 +56,172 @@ class OptionalBodyOperation(Operation):
             self.request_body.required = False
 
 
-# The request headers a tracking call reads, by their place in a _Caller.
-_READ_HEADERS = {b"user-agent": 0, b"authorization": 1, SESSION_HEADER.encode(): 2,
-                 IDEMPOTENCY_HEADER.encode(): 3}
+class _View(TrackCall[ViewEvent, ViewOutcome], operation_id="trackView", kind="view"):
+    __slots__ = ("project_id", "source", "tracking")
+    ignored = TrackStatus(status=IGNORED)
 
+    def __init__(self, project_id: int, source: str, tracking: TrackingContext) -> None:
+        self.project_id = project_id
+        self.source = source
+        self.tracking = tracking
 
-@dataclass(slots=True)
-class _Caller:
-    """What a tracking call reads from its request headers, and what it decides from them."""
+    def count_ignored(self) -> None:
+        metrics.count_event(self.kind, self.source, "ignored")
 
-    user_agent: str | None
-    authorization: str | None
-    session_key: str | None
-    idempotency_key: str | None
-    cookies: bool
-
-    @classmethod
-    def of(cls, request: Request) -> _Caller:
-        """One pass over the raw header list (ASGI names are lower-case), keeping the first
-        of each as `request.headers.get` would: each `request.headers` lookup goes through
-        the connection state and a case-insensitive multidict, and a call reads five."""
-        found: list[str | None] = [None, None, None, None]
-        cookies = False
-        for name, value in request.scope["headers"]:
-            place = _READ_HEADERS.get(name)
-            if place is not None:
-                if found[place] is None:
-                    found[place] = value.decode("latin-1")
-            elif name == b"cookie":
-                cookies = True
-        user_agent, authorization, session_key, idempotency_key = found
-        return cls(user_agent, authorization, session_key, idempotency_key, cookies)
-
-    def is_bot(self, runtime: Runtime) -> bool:
-        return is_bot(self.user_agent, runtime.settings.bot_filter)
-
-    def viewer(self, request: Request, runtime: Runtime) -> Viewer:
-        return runtime.identity.resolve(self.authorization,
-                                        request.cookies if self.cookies else {},
-                                        self.session_key)
-
-    async def idempotency(self, request: Request, scope: str,
-                          viewer: Viewer) -> IdempotencyKey | None:
-        raw = self.idempotency_key
-        if raw is None:  # the common case costs nothing more
-            return None
-        # The same key may only repeat the same ask: same path, same body, same viewer as
-        # sent by the client. A session we issue is not part of it: a browser's first try
-        # has none (we issue one), its retry sends back the et_sid that answer set, or
-        # none again if that answer was lost; the key itself tells this browser's ask.
-        who = (f"u:{viewer.user_id}" if viewer.user_id is not None
-               else "" if viewer.ours else f"s:{viewer.session_hash}")
-        return parse_key(raw, scope, request.url.path, await request.body(), who)
-
-
-def _respond(body: object, status: int, viewer: Viewer, runtime: Runtime,
-             replayed: bool = False) -> Response:
-    if not viewer.issued_session and not replayed:  # the common case: nothing to add
-        return TrackAnswer(content=body, status_code=status)
-    cookies = []
-    if viewer.issued_session:
-        s = runtime.settings
-        cookies.append(Cookie(
-            key=ISSUED_COOKIE, value=viewer.issued_session, max_age=ONE_YEAR, path="/",
-            httponly=True, secure=s.cookie_secure, samesite=s.cookie_samesite,  # type: ignore[arg-type]
-        ))
-    return TrackAnswer(content=body, status_code=status, cookies=cookies,
-                    headers=_replayed(replayed))
-
-
-def _replayed(replayed: bool) -> dict[str, str]:
-    return {REPLAYED_HEADER: "true"} if replayed else {}
-
-
-@post(TRACK_VIEW_PATH, operation_id="trackView", guards=[check_origin], status_code=201,
-      operation_class=OptionalBodyOperation, responses={
-    200: ResponseSpec(TrackStatus, generate_examples=False,
-                      description="deduplicated (this viewer's view is recent) or ignored "
-                                  "(a known bot): nothing stored"),
-    **ERRORS,
-})
-async def track_view(request: Request, project_id: PathId,
-                     data: JSONBody[TrackViewIn | None] = None) -> Response[TrackStatus]:
-    """Record that someone opened a project page (deduplicated per viewer for 5 minutes)."""
-    runtime = runtime_of(request)
-    pid = parse_path_id(project_id, "project_id")
-    source = (data or TrackViewIn()).source
-    caller = _Caller.of(request)
-    if caller.is_bot(runtime):
-        metrics.count_event("view", source, "ignored")
-        return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
-    viewer = caller.viewer(request, runtime)
-    key = await caller.idempotency(request, "trackView", viewer)
-    fingerprint = None
-    if viewer.user_id is None and runtime.fingerprints is not None and runtime.clients:
+    def events(self, caller: Caller, viewer: Viewer) -> Sequence[ViewEvent]:
         # Signed-in viewers are deduplicated by user id and never capped by address.
-        fingerprint = runtime.fingerprints.of(runtime.clients.of(request.scope),
-                                              caller.user_agent)
-    event = ViewEvent(pid, viewer.user_id, viewer.session_hash, source, viewer.dedup_key,
-                      fingerprint)
-    written = await runtime.views.write((event,), key)
-    (outcome,) = written.results
-    if not written.replayed:
-        metrics.count_event("view", source, "skipped" if outcome == "not_found" else outcome)
-    if outcome == "not_found":
-        raise NotFound(NOT_FOUND, _replayed(written.replayed))
-    if outcome == "capped":  # the same answer as a dedup: the client learns nothing new
-        outcome = "deduplicated"
-    status = 201 if outcome == "recorded" else 200
-    return _respond(TrackStatus(status=outcome), status, viewer, runtime, written.replayed)
+        fingerprint = (None if viewer.user_id is not None
+                       else self.tracking.fingerprint(caller.scope, caller.user_agent))
+        return (ViewEvent(self.project_id, viewer.user_id, viewer.session_hash, self.source,
+                          viewer.dedup_key, fingerprint),)
+
+    def count(self, results: list[ViewOutcome]) -> None:
+        (outcome,) = results
+        metrics.count_event(self.kind, self.source,
+                            "skipped" if outcome == "not_found" else outcome)
+
+    def answer(self, results: list[ViewOutcome]) -> tuple[object, int] | None:
+        (outcome,) = results
+        if outcome == "not_found":
+            return None
+        if outcome == "capped":  # the same answer as a dedup: the client learns nothing new
+            outcome = "deduplicated"
+        return TrackStatus(status=outcome), 201 if outcome == "recorded" else 200
 
 
-@post(TRACK_CLICK_PATH, operation_id="trackClick", guards=[check_origin], status_code=201, responses={
-    200: ResponseSpec(TrackStatus, generate_examples=False,
-                      description="ignored: a known bot, nothing stored"),
-    **ERRORS,
-})
-async def track_click(request: Request, data: JSONBody[TrackClickIn]) -> Response[TrackStatus]:
-    """Record a click on a project card in a feed."""
-    runtime = runtime_of(request)
-    caller = _Caller.of(request)
-    if caller.is_bot(runtime):
-        metrics.count_event("click", data.source, "ignored")
-        return TrackAnswer(TrackStatus(status=IGNORED), status_code=200)
-    viewer = caller.viewer(request, runtime)
-    key = await caller.idempotency(request, "trackClick", viewer)
-    event = ClickEvent(data.project_id, viewer.user_id, viewer.session_hash, data.source,
-                       data.position, data.variant)
-    written = await runtime.clicks.write((event,), key)
-    (stored,) = written.results
-    if not written.replayed:
-        metrics.count_click(data.source, data.position, stored)
-    if not stored:
-        raise NotFound(NOT_FOUND, _replayed(written.replayed))
-    return _respond(TrackStatus(status="recorded"), 201, viewer, runtime, written.replayed)
+class _Click(TrackCall[ClickEvent, bool], operation_id="trackClick", kind="click"):
+    __slots__ = ("card",)
+    ignored = TrackStatus(status=IGNORED)
+
+    def __init__(self, card: FeedCardIn) -> None:
+        self.card = card
+
+    def count_ignored(self) -> None:
+        metrics.count_event(self.kind, self.card.source, "ignored")
+
+    def events(self, caller: Caller, viewer: Viewer) -> Sequence[ClickEvent]:
+        c = self.card
+        return (ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source,
+                           c.position, c.variant),)
+
+    def count(self, results: list[bool]) -> None:
+        (stored,) = results
+        metrics.count_click(self.card.source, self.card.position, stored)
+
+    def answer(self, results: list[bool]) -> tuple[object, int] | None:
+        (stored,) = results
+        return (TrackStatus(status="recorded"), 201) if stored else None
 
 
-@post(TRACK_CLICKS_PATH, operation_id="trackClicks", guards=[check_origin], status_code=201, responses={
-    200: ResponseSpec(TrackClicksOut, generate_examples=False,
-                      description="ignored: a known bot, nothing stored"),
-    **ERRORS_NO_404,
-})
-async def track_clicks(request: Request, data: JSONBody[TrackClicksIn]) -> Response[TrackClicksOut]:
-    """Record up to 50 clicks at once; clicks on unknown or invisible projects are skipped."""
-    runtime = runtime_of(request)
-    caller = _Caller.of(request)
-    if caller.is_bot(runtime):
-        for click in data.clicks:
-            metrics.count_event("click", click.source, "ignored")
-        return TrackAnswer(TrackClicksOut(count=0, skipped=0, status=IGNORED), status_code=200)
-    viewer = caller.viewer(request, runtime)
-    key = await caller.idempotency(request, "trackClicks", viewer)
-    events = [
-        ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source, c.position,
-                   c.variant)
-        for c in data.clicks
-    ]
-    written = await runtime.clicks.write(events, key)
-    stored = written.results
-    if not written.replayed:
-        metrics.count_batch("click", zip((c.source for c in data.clicks), stored, strict=True))
+class _Cards(TrackCall[E, bool]):
+    """A batch of feed cards: the stored ones are counted, the others skipped."""
+
+    __slots__ = ("cards",)
+    out: ClassVar[type[TrackClicksOut] | type[TrackImpressionsOut]]
+
+    def __init_subclass__(cls, out: type[TrackClicksOut] | type[TrackImpressionsOut] | None = None,
+                          **kwargs: str) -> None:
+        super().__init_subclass__(**kwargs)
+        if out is not None:
+            cls.out = out
+            cls.ignored = out(count=0, skipped=0, status=IGNORED)
+
+    def __init__(self, cards: list[FeedCardIn]) -> None:
+        self.cards = cards
+
+    def count_ignored(self) -> None:
+        for card in self.cards:
+            metrics.count_event(self.kind, card.source, "ignored")
+
+    def count(self, results: list[bool]) -> None:
+        metrics.count_batch(self.kind, zip((c.source for c in self.cards), results, strict=True))
+
+    def answer(self, results: list[bool]) -> tuple[object, int] | None:
+        count = sum(results)
+        return self.out(count=count, skipped=len(results) - count), 201
+
+
+class _Clicks(_Cards[ClickEvent], operation_id="trackClicks", kind="click", out=TrackClicksOut):
+    __slots__ = ()
+
+    def events(self, caller: Caller, viewer: Viewer) -> Sequence[ClickEvent]:
+        return [ClickEvent(c.project_id, viewer.user_id, viewer.session_hash, c.source,
+                           c.position, c.variant) for c in self.cards]
+
+    def count(self, results: list[bool]) -> None:
+        super().count(results)
         metrics.observe_positions((c.source, c.position, ok)
-                                  for c, ok in zip(data.clicks, stored, strict=True))
-    count = sum(stored)
-    return _respond(TrackClicksOut(count=count, skipped=len(stored) - count), 201, viewer,
-                    runtime, written.replayed)
+                                  for c, ok in zip(self.cards, results, strict=True))
 
 
-@post(TRACK_IMPRESSIONS_PATH, operation_id="trackImpressions", guards=[check_origin],
-      status_code=201, responses={
-    200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
-                      description="ignored: a known bot, nothing stored"),
-    **ERRORS_NO_404,
-})
-async def track_impressions(request: Request,
-                            data: JSONBody[TrackImpressionsIn]) -> Response[TrackImpressionsOut]:
-    """Record up to 50 project cards seen in a feed; unknown or invisible projects are skipped."""
-    runtime = runtime_of(request)
-    caller = _Caller.of(request)
-    if caller.is_bot(runtime):
-        for item in data.impressions:
-            metrics.count_event("impression", item.source, "ignored")
-        return TrackAnswer(TrackImpressionsOut(count=0, skipped=0, status=IGNORED), status_code=200)
-    # The viewer: a private project's owner sees it in their own feeds.
-    viewer = caller.viewer(request, runtime)
-    key = await caller.idempotency(request, "trackImpressions", viewer)
-    events = [ImpressionEvent(i.project_id, viewer.user_id, i.source, i.position, i.variant)
-              for i in data.impressions]
-    written = await runtime.impressions.write(events, key)
-    stored = written.results
-    if not written.replayed:
-        metrics.count_batch("impression",
-                            zip((i.source for i in data.impressions), stored, strict=True))
-    count = sum(stored)
-    return _respond(TrackImpressionsOut(count=count, skipped=len(stored) - count), 201, viewer,
-                    runtime, written.replayed)
+class _Impressions(_Cards[ImpressionEvent], operation_id="trackImpressions", kind="impression",
+                   out=TrackImpressionsOut):
+    __slots__ = ()
+
+    def events(self, caller: Caller, viewer: Viewer) -> Sequence[ImpressionEvent]:
+        # The viewer: a private project's owner sees it in their own feeds.
+        return [ImpressionEvent(c.project_id, viewer.user_id, c.source, c.position, c.variant)
+                for c in self.cards]
 
 
-handlers = [track_view, track_click, track_clicks, track_impressions]
+def handlers(context: Callable[[], TrackingContext]) -> list[HTTPRouteHandler]:
+    """The track endpoints of one app; `context` returns its worker's TrackingContext.
+
+    Injected by closure, not as a litestar dependency: resolving one costs a track-click
+    about 5-8 % of its requests per second in-process (docs/performance.md).
+    """
+
+    @post(TRACK_VIEW_PATH, operation_id=_View.operation_id, guards=[check_origin],
+          status_code=201, operation_class=OptionalBodyOperation,
+          opt={metrics.EVENT_KIND: _View.kind}, responses={
+        200: ResponseSpec(TrackStatus, generate_examples=False,
+                          description="deduplicated (this viewer's view is recent) or ignored "
+                                      "(a known bot): nothing stored"),
+        **ERRORS,
+    })
+    async def track_view(request: Request, project_id: PathId,
+                         data: JSONBody[TrackViewIn | None] = None) -> Response[TrackStatus]:
+        """Record that someone opened a project page (deduplicated per viewer for 5 minutes)."""
+        pid = parse_path_id(project_id, "project_id")
+        tracking = context()
+        call = _View(pid, (data or TrackViewIn()).source, tracking)
+        return await record(request, tracking, tracking.views, call)
+
+    @post(TRACK_CLICK_PATH, operation_id=_Click.operation_id, guards=[check_origin],
+          status_code=201, opt={metrics.EVENT_KIND: _Click.kind}, responses={
+        200: ResponseSpec(TrackStatus, generate_examples=False,
+                          description="ignored: a known bot, nothing stored"),
+        **ERRORS,
+    })
+    async def track_click(request: Request, data: JSONBody[FeedCardIn]) -> Response[TrackStatus]:
+        """Record a click on a project card in a feed."""
+        tracking = context()
+        return await record(request, tracking, tracking.clicks, _Click(data))
+
+    @post(TRACK_CLICKS_PATH, operation_id=_Clicks.operation_id, guards=[check_origin],
+          status_code=201, opt={metrics.EVENT_KIND: _Clicks.kind}, responses={
+        200: ResponseSpec(TrackClicksOut, generate_examples=False,
+                          description="ignored: a known bot, nothing stored"),
+        **ERRORS_NO_404,
+    })
+    async def track_clicks(request: Request,
+                           data: JSONBody[TrackClicksIn]) -> Response[TrackClicksOut]:
+        """Record up to 50 clicks at once; clicks on unknown or invisible projects are skipped."""
+        tracking = context()
+        return await record(request, tracking, tracking.clicks, _Clicks(data.clicks))
+
+    @post(TRACK_IMPRESSIONS_PATH, operation_id=_Impressions.operation_id, guards=[check_origin],
+          status_code=201, opt={metrics.EVENT_KIND: _Impressions.kind}, responses={
+        200: ResponseSpec(TrackImpressionsOut, generate_examples=False,
+                          description="ignored: a known bot, nothing stored"),
+        **ERRORS_NO_404,
+    })
+    async def track_impressions(
+            request: Request, data: JSONBody[TrackImpressionsIn]) -> Response[TrackImpressionsOut]:
+        """Record up to 50 project cards seen in a feed; unknown or invisible projects are
+        skipped."""
+        tracking = context()
+        return await record(request, tracking, tracking.impressions,
+                            _Impressions(data.impressions))
+
+    return [track_view, track_click, track_clicks, track_impressions]

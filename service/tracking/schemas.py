@@ -25,7 +25,9 @@ class TrackViewIn(msgspec.Struct, frozen=True):
     source: ViewSource = "direct"
 
 
-class TrackClickIn(msgspec.Struct, frozen=True):
+class FeedCardIn(msgspec.Struct, frozen=True):
+    """A project card in a feed, as a click or an impression reports it."""
+
     project_id: Id
     source: ClickSource
     position: Position | None = None
@@ -33,19 +35,12 @@ class TrackClickIn(msgspec.Struct, frozen=True):
 
 
 class TrackClicksIn(msgspec.Struct, frozen=True):
-    clicks: Annotated[list[TrackClickIn],
+    clicks: Annotated[list[FeedCardIn],
                       msgspec.Meta(min_length=1, max_length=MAX_BATCH_CLICKS)]
 
 
-class TrackImpressionIn(msgspec.Struct, frozen=True):
-    project_id: Id
-    source: ClickSource
-    position: Position | None = None
-    variant: Variant | None = None
-
-
 class TrackImpressionsIn(msgspec.Struct, frozen=True):
-    impressions: Annotated[list[TrackImpressionIn],
+    impressions: Annotated[list[FeedCardIn],
                            msgspec.Meta(min_length=1, max_length=MAX_BATCH_IMPRESSIONS)]
 
 

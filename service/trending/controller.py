@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 from litestar.params import QueryParameter
+from psycopg_pool import AsyncConnectionPool
 
 from engagement.db.queries import q
+from service.dependencies import Injected
 from service.errors import error_responses
-from service.runtime import runtime_of
 
 TRENDING_PATH = "/api/v1/trending/"
 MAX_OFFSET = 10_000
@@ -39,12 +40,12 @@ class TrendingOut(msgspec.Struct, frozen=True):
 @get(TRENDING_PATH, operation_id="listTrending", cache_control=None,
      responses=error_responses(400, 429, 503))
 async def list_trending(
-    request: Request,
+    pool: Injected[AsyncConnectionPool],
     limit: Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1-100")] = 20,
     offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
 ) -> TrendingOut:
     """Public projects ranked by trending score (score, then recent views, then id)."""
-    async with runtime_of(request).pool.connection() as conn:
+    async with pool.connection() as conn:
         cur = await conn.execute(q("trending_computed_at"))
         row = await cur.fetchone()
         cur = await conn.execute(q("trending_page"), {"limit": limit, "offset": offset})
