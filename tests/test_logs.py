@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -211,3 +212,43 @@ def test_json_line_of_an_exception_in_a_request_holds_traceback_and_request():
     assert line["exc_info"].endswith("ValueError: boom\non two lines")
     assert (line["method"], line["path"]) == ("GET", "/api/v1/trending/")
     assert "request_id" not in line
+
+
+def test_a_flush_logs_without_the_request_that_started_it(settings, db):
+    """A writer's flush serves a batch of many requests: its lines name none of them."""
+    from engagement.db.pool import make_pool
+    from service.tracking.store import ClickEvent, flush_clicks
+    from service.tracking.writer import BatchWriter
+
+    db.execute("INSERT INTO projects VALUES (1, 1, false, now(), NULL)")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.logs.flush")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    async def flush(conn, events):  # type: ignore[no-untyped-def]
+        logger.info("flushing %d", len(events))
+        return await flush_clicks(conn, events)
+
+    async def request() -> list[bool]:
+        pool = make_pool(settings, min_size=1, max_size=1, autocommit=True)
+        await pool.open(wait=True)
+        try:
+            writer = BatchWriter(pool, flush, max_batch=10, concurrency=1, name="clicks")
+            REQUEST_SCOPE.set({"type": "http", "method": "POST", "headers": [],
+                               "path": "/api/v1/projects/track-click/"})
+            logger.info("handling")
+            written = await writer.write([ClickEvent(1, None, "s1", "search", 1)])
+            return written.results
+        finally:
+            await pool.close()
+
+    try:
+        assert asyncio.run(request()) == [True]
+    finally:
+        logger.removeHandler(handler)
+    handling, flushing = json_lines(stream.getvalue())
+    assert handling["message"] == "handling" and handling["path"] == "/api/v1/projects/track-click/"
+    assert flushing["message"] == "flushing 1" and "path" not in flushing, flushing

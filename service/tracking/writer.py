@@ -22,6 +22,7 @@ claim lost are answered after the commit from what the winning transaction store
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +34,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from engagement.db.queries import q
+from engagement.logs import REQUEST_SCOPE
 from service import idempotency
 from service.errors import ROW_ERRORS, ServiceUnavailable
 from service.idempotency import IdempotencyKey
@@ -142,7 +144,11 @@ class BatchWriter(Generic[T, R]):
                 size += len(entry.items)
             if not batch:
                 continue
-            task = asyncio.create_task(self._run(batch))
+            # A flush serves many requests: its log lines name none of them, not the one
+            # whose call happened to start it (the context would be that request's).
+            context = contextvars.copy_context()
+            context.run(REQUEST_SCOPE.set, None)
+            task = asyncio.create_task(self._run(batch), context=context)
             self._tasks.add(task)
             task.add_done_callback(self._finished)
 
