@@ -25,3 +25,19 @@ def test_the_root_answers_with_an_index_of_the_service_pages(client):
     assert {"metrics", "ready"} <= set(links) and "demo" not in links
     for path in links.values():
         assert client.get(path).status_code in (200, 503), path  # /readyz: 503 is fine here
+
+
+def test_every_guard_runs_on_the_event_loop(client):
+    """litestar runs a guard that is a plain function in a worker thread: a thread hop on
+    every call it guards (every track call), for work that never waits."""
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.utils.sync import AsyncCallable
+
+    guarded = 0
+    for route in client.app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if isinstance(handler, HTTPRouteHandler):
+                guards = handler.resolve_guards()
+                guarded += bool(guards)
+                assert not any(isinstance(g, AsyncCallable) for g in guards), handler
+    assert guarded >= 4  # the track calls and the internal endpoints at least

@@ -16,7 +16,8 @@ class ServiceToken:
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
 
-    def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        # A coroutine though it never waits: litestar runs a plain guard in a worker thread.
         scheme, _sep, token = (connection.headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
                                                                  self._expected):
