@@ -14,7 +14,7 @@ import logging.config
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
@@ -37,24 +37,24 @@ REQUEST_ID_HEADER = b"x-request-id"
 REQUEST_ID_MAX_CHARS = 128
 
 
-def log_format(env: Mapping[str, str] | None = None) -> str:
-    """ENGAGEMENT_LOG_FORMAT, `text` unless set; a SettingsError naming it if invalid."""
-    env = os.environ if env is None else env
-    raw = env.get("ENGAGEMENT_LOG_FORMAT", "") or "text"
-    if raw.strip().lower() not in FORMATS:
-        raise SettingsError(f"ENGAGEMENT_LOG_FORMAT={raw!r} is not a log format; "
-                            f"use {' or '.join(FORMATS)}")
+def _choice(env: Mapping[str, str] | None, name: str, default: str,
+            allowed: Sequence[str], what: str) -> str:
+    """The variable `name`, lower-cased, `default` unless set; a SettingsError naming it if
+    it is not one of `allowed`."""
+    raw = (os.environ if env is None else env).get(name, "") or default
+    if raw.strip().lower() not in allowed:
+        raise SettingsError(f"{name}={raw!r} is not {what}; use one of {', '.join(allowed)}")
     return raw.strip().lower()
+
+
+def log_format(env: Mapping[str, str] | None = None) -> str:
+    """ENGAGEMENT_LOG_FORMAT, `text` unless set."""
+    return _choice(env, "ENGAGEMENT_LOG_FORMAT", "text", FORMATS, "a log format")
 
 
 def log_level(env: Mapping[str, str] | None = None) -> str:
-    """ENGAGEMENT_LOG_LEVEL, `info` unless set; a SettingsError naming it if invalid."""
-    env = os.environ if env is None else env
-    raw = env.get("ENGAGEMENT_LOG_LEVEL", "") or "info"
-    if raw.strip().lower() not in LEVELS:
-        raise SettingsError(f"ENGAGEMENT_LOG_LEVEL={raw!r} is not a log level; "
-                            f"use one of {', '.join(LEVELS)}")
-    return raw.strip().lower()
+    """ENGAGEMENT_LOG_LEVEL, `info` unless set."""
+    return _choice(env, "ENGAGEMENT_LOG_LEVEL", "info", list(LEVELS), "a log level")
 
 
 class JsonFormatter(logging.Formatter):

@@ -180,7 +180,7 @@ def test_an_invalid_log_format_is_a_clean_error(settings, command):
     done = run_cli(command, settings, ENGAGEMENT_LOG_FORMAT="yaml")
     assert done.returncode == 2
     assert done.stderr == ("engagement: ENGAGEMENT_LOG_FORMAT='yaml' is not a log format; "
-                           "use text or json\n")
+                           "use one of text, json\n")
 
 
 def test_an_invalid_log_level_is_a_clean_error(settings):
