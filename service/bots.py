@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from crawlerdetect import CrawlerDetect
+from service.fastpath.crawlers import CrawlerPatterns
 
 MODES = ("crawlers", "all", "off")
 _MAX_AGENT_LENGTH = 512  # longer agents are cut before matching (and before caching)
@@ -27,13 +27,16 @@ _HTTP_CLIENTS = re.compile(
 )
 
 
+@lru_cache(maxsize=1)
+def _patterns() -> CrawlerPatterns:
+    return CrawlerPatterns()  # about 0.4 s: built once, before traffic (service/app.py)
+
+
 @lru_cache(maxsize=4096)
 def _crawler_match(user_agent: str) -> str | None:
-    """The pattern crawlerdetect matched in `user_agent`, or None for a browser."""
-    detector = CrawlerDetect(user_agent=user_agent)
-    if not detector.isCrawler():
-        return None
-    return detector.getMatches() or "crawler"
+    """What crawlerdetect matches in `user_agent`, or None for a browser (its patterns, tried
+    only where each can begin: service/fastpath/crawlers.py)."""
+    return _patterns().match(user_agent)
 
 
 def is_bot(user_agent: str | None, mode: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
@@ -23,7 +24,7 @@ from service.fastpath import answers, asgi, strict_body
 from service.fastpath.protocol import BoundedHttpToolsProtocol
 
 # Distribution -> the minor release these guards passed on (pyproject.toml pins the same).
-PINS = {"litestar": "2.25", "prometheus-client": "0.26", "uvicorn": "0.55"}
+PINS = {"litestar": "2.25", "prometheus-client": "0.26", "uvicorn": "0.55", "crawlerdetect": "0.4"}
 
 
 def why(dist: str, bypass: str, remeasure: str) -> str:
@@ -163,3 +164,68 @@ def test_protocol_relies_on_uvicorn_starting_each_request_with_self_app():
     assert "app = self.app" in source and "self.pipeline" in source, msg
     assert "self.url" in inspect.getsource(HttpToolsProtocol.on_url), msg
     assert "self.headers.append" in inspect.getsource(HttpToolsProtocol.on_header), msg
+
+
+def _agents() -> list[str]:
+    """Browsers' agents, each crawler pattern's literal words in many places and cases, and
+    random mixtures of both: about 17,000."""
+    import random
+
+    from crawlerdetect.providers.crawlers import data as crawler_patterns
+
+    browsers = [
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+    ]
+    words = []
+    for pattern in crawler_patterns:
+        for branch in pattern.split("|"):
+            head = re.split(r"(?<!\\)[\[\(\.\*\+\?\{\$]", branch.lstrip("^"))[0]
+            word = re.sub(r"\\(.)", r"\1", head)
+            if len(word) >= 2:
+                words.append(word)
+    rnd = random.Random(7)
+    agents = []
+    for word in words:
+        agents += [word, word.lower(), word.upper(), f"{word}/2.1", f"x{word}", word[:-1],
+                   f"Mozilla/5.0 (compatible; {word}/1.0; +http://example.com/bot)",
+                   f"{rnd.choice(browsers)} {word}"]
+    for browser in browsers:
+        for _ in range(250):
+            agents.append(f"{browser} s/{rnd.randrange(10**6)}")
+            agents.append(browser.replace("Chrome", rnd.choice(["HeadlessChrome", "Crawl", "Chrome"]))
+                          + rnd.choice(["", " bot", " Bot/1", " monitoring", " é", "  "]))
+    tokens = [*words, "Mozilla/5.0", "(", ")", ";", " ", "Gecko", "Safari/537.36", "é", "1.0"]
+    agents += [" ".join(rnd.choice(tokens) for _ in range(rnd.randrange(1, 6)))
+               for _ in range(3000)]
+    return agents
+
+
+def test_crawler_patterns_find_what_crawlerdetect_finds():
+    from crawlerdetect import CrawlerDetect
+
+    from service.fastpath.crawlers import CrawlerPatterns
+
+    msg = why("crawlerdetect", "crawlers.py", "track-view and track-click with a new User-Agent each")
+    ours = CrawlerPatterns()
+    differ = []
+    for agent in _agents():
+        detector = CrawlerDetect()
+        theirs = detector.matches[0] if detector.is_crawler(agent) and detector.matches else None
+        if ours.match(agent) != theirs:
+            differ.append((agent, ours.match(agent), theirs))
+    assert differ == [], f"{msg}: {len(differ)} agents differ, e.g. {differ[:5]}"
+
+
+def test_crawler_patterns_are_read_with_the_standard_librarys_parser():
+    from re import _constants, _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse("^a|[b-c]x|d", re.IGNORECASE).data
+    assert parsed[0][0] is _constants.BRANCH, "re._parser changed: service/fastpath/crawlers.py"
+    first = [item.data[0][0] for item in parsed[0][1][1]]
+    assert first == [_constants.AT, _constants.IN, _constants.LITERAL], first
